@@ -1,0 +1,99 @@
+import pytest
+import torch
+
+from shufflenet_det.checkpoint.pretrained import load_state_dict_from
+from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1
+
+BN = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
+
+
+def openmmlab_keys():
+    """Key layout of OpenMMLab's 1.0x g=3 ShuffleNetV1 classifier (reference, section 6)."""
+    keys = {'backbone.conv1.conv.weight', *(f'backbone.conv1.bn.{s}' for s in BN),
+            'head.fc.weight', 'head.fc.bias'}
+    for stage, units in enumerate((4, 8, 4)):
+        for k in range(units):
+            for layer in ('g_conv_1x1_compress', 'depthwise_conv3x3_bn', 'g_conv_1x1_expand'):
+                p = f'backbone.layers.{stage}.{k}.{layer}'
+                keys |= {f'{p}.conv.weight', *(f'{p}.bn.{s}' for s in BN)}
+    return keys
+
+
+def _random_classifier():
+    model = ShuffleNetClassifier(backbone=dict(type='ShuffleNetV1', out_indices=(3, )))
+    with torch.no_grad():
+        for v in model.state_dict().values():
+            if v.is_floating_point():
+                v.uniform_(0.5, 1.5)
+    return model
+
+
+def test_parameter_names_are_openmmlab_names():
+    assert set(_random_classifier().state_dict()) == openmmlab_keys()
+
+
+def test_openmmlab_checkpoint_round_trip_through_init_cfg(tmp_path):
+    source = _random_classifier()
+    path = tmp_path / 'shufflenet_v1_openmmlab.pth'
+    torch.save(dict(meta=dict(mmcls_version='0.x'), state_dict=source.state_dict()), path)
+    backbone = ShuffleNetV1(init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                                          prefix='backbone.'))
+    backbone.init_weights()
+    for k, v in backbone.state_dict().items():
+        assert torch.equal(v, source.state_dict()[f'backbone.{k}']), k
+    x = torch.randn(1, 3, 64, 64)
+    source.eval(), backbone.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(backbone(x)[-1], source.backbone(x)[-1], rtol=0, atol=0)
+
+
+def test_a_missing_key_is_an_error_and_nothing_is_loaded(tmp_path):
+    state = _random_classifier().state_dict()
+    del state['backbone.layers.1.3.g_conv_1x1_expand.bn.weight']
+    path = tmp_path / 'partial.pth'
+    torch.save(state, path)
+    backbone = ShuffleNetV1(init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                                          prefix='backbone.'))
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    with pytest.raises(RuntimeError, match=r'nothing was loaded\. 1 missing keys: '
+                                           r'layers\.1\.3\.g_conv_1x1_expand\.bn\.weight$'):
+        backbone.init_weights()
+    assert all(torch.equal(v, before[k]) for k, v in backbone.state_dict().items())
+
+
+def test_unexpected_keys_and_shape_mismatches_are_errors(tmp_path):
+    state = _random_classifier().state_dict()
+    path = tmp_path / 'wide.pth'
+    torch.save(state, path)
+    backbone = ShuffleNetV1(num_stages=2, out_indices=(2, ),
+                            init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                                          prefix='backbone.'))
+    with pytest.raises(RuntimeError, match=r'unexpected keys: layers\.2\.0\.'):
+        backbone.init_weights()
+    half = ShuffleNetV1(widen_factor=0.5, init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                                                        prefix='backbone.'))
+    with pytest.raises(RuntimeError, match=r'shape mismatches: conv1\.bn\.bias: checkpoint '
+                                           r'\(24,\) vs model \(12,\)'):
+        half.init_weights()
+
+
+def test_wrong_prefix_and_missing_file_are_reported(tmp_path):
+    path = tmp_path / 'cls.pth'
+    torch.save(_random_classifier().state_dict(), path)
+    with pytest.raises(ValueError, match=r"no keys starting with prefix 'model\.backbone\.'; "
+                                         r"its keys start with \['backbone\.', 'head\.'\]"):
+        load_state_dict_from(str(path), 'model.backbone.')
+    missing = tmp_path / 'nope.pth'
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        ShuffleNetV1(init_cfg=dict(type='Pretrained', checkpoint=str(missing))).init_weights()
+
+
+def test_missing_ok_falls_back_to_scratch_with_a_warning(tmp_path, mmlog):
+    missing = tmp_path / 'not_downloaded.pth'
+    backbone = ShuffleNetV1(init_cfg=dict(type='Pretrained', checkpoint=str(missing),
+                                          prefix='backbone.', missing_ok=True))
+    backbone.init_weights()
+    assert 'WARNING ShuffleNetV1: pretrained checkpoint' in mmlog.text
+    assert 'not_downloaded.pth not found; training from scratch' in mmlog.text
+    # The official-code initialisation was applied.
+    assert backbone.conv1.conv.weight.std().item() == pytest.approx(0.01, rel=0.15)

@@ -1,0 +1,266 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from shufflenet_det.models import ShuffleNetV1, ShuffleUnit
+from shufflenet_det.models.layers import channel_shuffle
+
+GROUPS = (1, 2, 3, 4, 8)
+WIDTHS = (0.25, 0.5, 1.0, 1.5, 2.0)
+
+
+def _bn_training_flags(module):
+    return {m.training for m in module.modules() if isinstance(m, _BatchNorm)}
+
+
+def _randomise_bn(model):
+    """Give every BN layer non-trivial statistics so eval-mode outputs exercise them."""
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+
+
+@pytest.mark.parametrize('groups', GROUPS)
+@pytest.mark.parametrize('widen_factor', WIDTHS)
+def test_output_shapes_for_every_group_and_width(groups, widen_factor):
+    model = MODELS.build(dict(type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
+                              out_indices=(0, 1, 2, 3)))
+    model.init_weights()
+    stem, *stages = model.stage_channels
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, 64, 96))
+    assert isinstance(outs, tuple)
+    assert [tuple(o.shape) for o in outs] == [
+        (2, stem, 16, 24), (2, stages[0], 8, 12), (2, stages[1], 4, 6), (2, stages[2], 2, 3)]
+    assert model.out_channels == (stem, *stages)
+    assert model.out_strides == (4, 8, 16, 32)
+    assert all(torch.isfinite(o).all() for o in outs)
+
+
+@pytest.mark.parametrize('key,channels', sorted(ShuffleNetV1.official_channels.items()))
+def test_official_channel_lists_are_used(key, channels):
+    assert ShuffleNetV1(groups=key[0], widen_factor=key[1]).stage_channels == channels
+
+
+@pytest.mark.parametrize('groups,widen,channels', [
+    (1, 1.0, (24, 144, 288, 576)), (2, 1.0, (24, 200, 400, 800)), (4, 1.0, (24, 272, 544, 1088)),
+    (3, 0.25, (6, 60, 120, 240)), (2, 0.5, (12, 104, 200, 400)), (4, 0.25, (8, 64, 144, 272)),
+    (8, 0.25, (8, 96, 192, 384)), (1, 1.5, (36, 216, 432, 864)),
+])
+def test_table1_widths_and_documented_rounding(groups, widen, channels):
+    assert ShuffleNetV1.channels_for(groups, widen) == channels
+
+
+def test_default_out_indices_are_stages_2_to_4():
+    model = ShuffleNetV1()
+    assert model.out_indices == (1, 2, 3)
+    assert model.out_channels == (240, 480, 960)
+    assert [f['stride'] for f in model.feature_info] == [4, 8, 16, 32]
+    outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [240, 480, 960]
+
+
+def test_unit_structure_follows_the_paper():
+    model = ShuffleNetV1(groups=3, widen_factor=1.0)
+    stage_widths = model.stage_channels[1:]
+    for stage_index, stage in enumerate(model.layers):
+        assert len(stage) == (4, 8, 4)[stage_index]
+        for unit_index, unit in enumerate(stage):
+            compress, dw, expand = (unit.g_conv_1x1_compress, unit.depthwise_conv3x3_bn,
+                                    unit.g_conv_1x1_expand)
+            assert unit.mid_channels == stage_widths[stage_index] // 4
+            assert compress.conv.out_channels == dw.conv.in_channels == expand.conv.in_channels \
+                == stage_widths[stage_index] // 4
+            first_of_stage2 = stage_index == 0 and unit_index == 0
+            assert compress.conv.groups == (1 if first_of_stage2 else 3)
+            assert expand.conv.groups == 3
+            assert dw.conv.groups == dw.conv.in_channels and dw.conv.kernel_size == (3, 3)
+            assert compress.with_activation and not dw.with_activation \
+                and not expand.with_activation
+            assert unit.stride == (2 if unit_index == 0 else 1)
+            assert dw.conv.stride == (unit.stride, unit.stride)
+            assert hasattr(unit, 'avgpool') == (unit_index == 0)
+    # The stride-2 unit's branch only makes the channels the shortcut does not carry.
+    assert model.layers[0][0].g_conv_1x1_expand.conv.out_channels == 240 - 24
+    assert model.layers[1][0].g_conv_1x1_expand.conv.out_channels == 480 - 240
+
+
+def _unit_reference(unit, x, shuffle=True):
+    """The unit of paper Fig. 2, written out with functional ops (eval-mode BN)."""
+    def bn(y, m):
+        return F.batch_norm(y, m.running_mean, m.running_var, m.weight, m.bias, eps=m.eps)
+    c, d, e = unit.g_conv_1x1_compress, unit.depthwise_conv3x3_bn, unit.g_conv_1x1_expand
+    y = F.relu(bn(F.conv2d(x, c.conv.weight, groups=c.conv.groups), c.bn))
+    y = bn(F.conv2d(y, d.conv.weight, stride=unit.stride, padding=1, groups=y.shape[1]), d.bn)
+    if shuffle:
+        y = channel_shuffle(y, unit.groups)
+    y = bn(F.conv2d(y, e.conv.weight, groups=e.conv.groups), e.bn)
+    if unit.stride == 2:
+        return torch.cat((F.avg_pool2d(x, 3, 2, 1), F.relu(y)), 1)
+    return F.relu(x + y)
+
+
+@pytest.mark.parametrize('stride,in_channels', [(1, 48), (2, 24)])
+@pytest.mark.parametrize('shuffle', [True, False])
+def test_unit_computes_fig2(stride, in_channels, shuffle):
+    unit = ShuffleUnit(in_channels, 48, mid_channels=12, groups=3, stride=stride,
+                       shuffle=shuffle).eval()
+    _randomise_bn(unit)
+    x = torch.randn(2, in_channels, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(unit(x), _unit_reference(unit, x, shuffle))
+        if shuffle:  # the shuffle matters: leaving it out changes the result
+            assert not torch.allclose(unit(x), _unit_reference(unit, x, shuffle=False))
+
+
+def test_shuffle_false_removes_the_shuffle_everywhere_but_keeps_weights_compatible():
+    shuffled, plain = ShuffleNetV1(), ShuffleNetV1(shuffle=False)
+    assert shuffled.state_dict().keys() == plain.state_dict().keys()
+    plain.load_state_dict(shuffled.state_dict())
+    _randomise_bn(shuffled)
+    plain.load_state_dict(shuffled.state_dict())
+    shuffled.eval(), plain.eval()
+    assert all(not u.shuffle for s in plain.layers for u in s)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(shuffled(x)[-1], plain(x)[-1])
+
+
+def test_se_variant_adds_one_se_block_per_unit():
+    plain = ShuffleNetV1(groups=3, widen_factor=2.0)
+    se = ShuffleNetV1(groups=3, widen_factor=2.0, with_se=True)
+    units = [u for s in se.layers for u in s]
+    assert len(units) == 16 and all(u.se is not None for u in units)
+    # SE reduces each branch's channels 16-fold: first unit of Stage 2 has 480 - 48 = 432.
+    assert units[0].se.conv1.conv.out_channels == 432 // 16
+    extra = sum(p.numel() for p in se.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert extra == sum(p.numel() for u in units for p in u.se.parameters()) > 0
+    assert [o.shape for o in se(torch.randn(1, 3, 64, 64))] == \
+        [o.shape for o in plain(torch.randn(1, 3, 64, 64))]
+
+
+def test_shallow_variant_halves_the_units():
+    model = ShuffleNetV1(widen_factor=0.5, shallow=True)
+    assert [len(s) for s in model.layers] == [2, 4, 2]
+    assert model(torch.randn(1, 3, 64, 64))[-1].shape == (1, 480, 2, 2)
+
+
+@pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 2, 3])
+def test_frozen_stages_freeze_parameters_and_bn_statistics(frozen_stages):
+    model = ShuffleNetV1(frozen_stages=frozen_stages)
+    model.train()
+    parts = [model.conv1, *model.layers]
+    for i, part in enumerate(parts):
+        frozen = i <= frozen_stages
+        assert all(p.requires_grad != frozen for p in part.parameters())
+        assert _bn_training_flags(part) == {not frozen}
+    # Statistics of a frozen stage do not move in a training forward.
+    before = {k: v.clone() for k, v in model.state_dict().items() if 'running_mean' in k}
+    model(torch.randn(2, 3, 64, 64))
+    for k, v in before.items():
+        stage = -1 if k.startswith('conv1') else int(k.split('.')[1])
+        assert torch.equal(model.state_dict()[k], v) == (stage < frozen_stages)
+
+
+def test_norm_eval_keeps_bn_in_eval_mode_but_trainable():
+    model = ShuffleNetV1(norm_eval=True)
+    model.train()
+    assert _bn_training_flags(model) == {False}
+    assert all(p.requires_grad for p in model.parameters())
+    assert model.layers[0][0].g_conv_1x1_compress.conv.training
+    model.eval()
+    assert _bn_training_flags(model) == {False}
+    assert _bn_training_flags(ShuffleNetV1(norm_eval=False).train()) == {True}
+
+
+def test_group_norm_through_norm_cfg():
+    model = ShuffleNetV1(norm_cfg=dict(type='GN', num_groups=3, requires_grad=True))
+    norms = [m for m in model.modules() if isinstance(m, nn.GroupNorm)]
+    assert len(norms) == 1 + 16 * 3 and not any(isinstance(m, _BatchNorm)
+                                                for m in model.modules())
+    assert all(n.num_groups == 3 for n in norms)
+    model.train()
+    out = model(torch.randn(1, 3, 64, 64))  # GN works at batch 1, unlike BN statistics
+    assert out[-1].shape == (1, 960, 2, 2)
+
+
+def test_with_cp_gives_the_same_outputs_and_gradients():
+    plain, cp = ShuffleNetV1(widen_factor=0.5), ShuffleNetV1(widen_factor=0.5, with_cp=True)
+    cp.load_state_dict(plain.state_dict())
+    assert all(u.with_cp for s in cp.layers for u in s)
+    x = torch.randn(2, 3, 64, 64)
+    outs = []
+    for model in (plain, cp):
+        model.train()
+        model.zero_grad()
+        out = model(x)
+        sum(o.square().mean() for o in out).backward()
+        outs.append((out, {n: p.grad.clone() for n, p in model.named_parameters()}))
+    for a, b in zip(outs[0][0], outs[1][0]):
+        torch.testing.assert_close(a, b)
+    for name, grad in outs[0][1].items():
+        torch.testing.assert_close(outs[1][1][name], grad, rtol=1e-4, atol=1e-5)
+
+
+def test_num_stages_builds_only_the_requested_stages():
+    model = ShuffleNetV1(widen_factor=2.0, num_stages=2, out_indices=(2, ))
+    assert len(model.layers) == 2 and model.out_channels == (960, )
+    assert not any(k.startswith('layers.2') for k in model.state_dict())
+    assert model(torch.randn(1, 3, 64, 64))[0].shape == (1, 960, 4, 4)
+
+
+def test_default_initialisation_follows_the_official_code():
+    model = ShuffleNetV1()
+    model.init_weights()
+    assert model.conv1.conv.weight.std().item() == pytest.approx(0.01, rel=0.15)
+    expand = model.layers[1][2].g_conv_1x1_expand.conv.weight
+    assert expand.std().item() == pytest.approx(1.0 / expand.shape[1], rel=0.15)
+    bn = model.layers[0][0].g_conv_1x1_compress.bn
+    assert torch.all(bn.weight == 1) and torch.allclose(bn.bias, torch.full_like(bn.bias, 1e-4))
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    (dict(groups=5), r'groups must be one of \(1, 2, 3, 4, 8\), got 5'),
+    (dict(widen_factor=0.75),
+     r'widen_factor must be one of \(0.25, 0.5, 1.0, 1.5, 2.0\), got 0.75'),
+    (dict(out_indices=(1, 4)), r'out_indices must be .* from \(0, 1, 2, 3\) .*got \(1, 4\)'),
+    (dict(out_indices=()), r'out_indices must be a non-empty'),
+    (dict(out_indices=(1, 1)), r'distinct values'),
+    (dict(out_indices=3), r'got 3'),
+    (dict(num_stages=2), r'from \(0, 1, 2\) \(with num_stages=2\), got \(1, 2, 3\)'),
+    (dict(num_stages=0), r'num_stages must be one of \(1, 2, 3\), got 0'),
+    (dict(frozen_stages=4), r'frozen_stages must be one of \(-1, 0, 1, 2, 3\).*got 4'),
+    (dict(frozen_stages=-2), r'got -2'),
+])
+def test_bad_arguments_name_the_value_and_the_allowed_ones(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ShuffleNetV1(**kwargs)
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    (dict(in_channels=24, out_channels=48, mid_channels=12, stride=1), r'must equal'),
+    (dict(in_channels=48, out_channels=48, mid_channels=12, stride=2), r'out_channels \(48\) >'),
+    (dict(in_channels=48, out_channels=48, mid_channels=12, stride=3), r'stride must be 1 or 2'),
+    (dict(in_channels=48, out_channels=48, mid_channels=10, stride=1), r'mid_channels \(10\)'),
+])
+def test_bad_unit_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ShuffleUnit(groups=3, **kwargs)
+
+
+def test_registered_in_mmdet_and_importable_through_custom_imports(tmp_path):
+    from mmengine.config import Config
+    cfg_file = tmp_path / 'cfg.py'
+    cfg_file.write_text("custom_imports = dict(imports=['shufflenet_det'], "
+                        "allow_failed_imports=False)\n"
+                        "model = dict(type='ShuffleNetV1', groups=8, widen_factor=0.5)\n")
+    cfg = Config.fromfile(str(cfg_file))
+    model = MODELS.build(cfg.model)
+    assert isinstance(model, ShuffleNetV1) and model.out_channels == (192, 384, 768)
+    assert MODELS.get('ShuffleNetV1') is ShuffleNetV1
