@@ -1,8 +1,12 @@
 """ShuffleNet V1 (Zhang et al., 2017) for MMDetection.
 
 ``import shufflenet_det``, or ``custom_imports = dict(imports=['shufflenet_det'])``
-in a config, registers everything this package provides.
+in a config, registers everything this package provides and lets
+``torch.load(weights_only=True)`` read MMEngine's checkpoints (for ``--resume``).
 """
 __version__ = '0.1.0'
 
-from . import models  # noqa: E402,F401  (registers the modules)
+from . import datasets, engine, evaluation, models  # noqa: E402,F401  (register the modules)
+from .checkpoint import allow_mmengine_checkpoints  # noqa: E402
+
+allow_mmengine_checkpoints()

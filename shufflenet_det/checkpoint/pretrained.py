@@ -30,16 +30,14 @@ def checkpoint_exists(path: str) -> bool:
     return '://' in str(path) or os.path.isfile(path)
 
 
-def load_state_dict_from(path: str,
-                         prefix: Optional[str] = None,
-                         map_location: str = 'cpu') -> dict[str, torch.Tensor]:
-    """Read a checkpoint's state dict, keeping only keys under ``prefix`` (stripped).
+def read_checkpoint(path: str, map_location: str = 'cpu') -> tuple[dict, dict]:
+    """The state dict and ``meta`` of a checkpoint file (``meta`` is ``{}`` if absent).
 
     Accepts a bare state dict or a dict holding one under ``state_dict``.
 
     Raises:
         FileNotFoundError: ``path`` is a local path that does not exist.
-        ValueError: the file holds no state dict, or nothing under ``prefix``.
+        ValueError: the file holds no state dict.
     """
     if not checkpoint_exists(path):
         raise FileNotFoundError(f'checkpoint file not found: {path}')
@@ -48,14 +46,32 @@ def load_state_dict_from(path: str,
     if not isinstance(state, Mapping) or not all(
             isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f'{path} does not hold a state dict (a mapping of names to tensors)')
+    meta = ckpt.get('meta') if 'state_dict' in ckpt else None
+    return dict(state), dict(meta) if isinstance(meta, Mapping) else {}
+
+
+def select_prefix(state: Mapping[str, torch.Tensor], prefix: Optional[str],
+                  source: str) -> dict[str, torch.Tensor]:
+    """Keys of ``state`` under ``prefix``, with the prefix removed.
+
+    Raises:
+        ValueError: nothing in ``state`` starts with ``prefix``.
+    """
     if not prefix:
         return dict(state)
     sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if not sub:
         tops = sorted({k.split('.', 1)[0] + '.' for k in state})
-        raise ValueError(f'{path} has no keys starting with prefix {prefix!r}; '
+        raise ValueError(f'{source} has no keys starting with prefix {prefix!r}; '
                          f'its keys start with {tops[:_SHOWN_KEYS]}')
     return sub
+
+
+def load_state_dict_from(path: str,
+                         prefix: Optional[str] = None,
+                         map_location: str = 'cpu') -> dict[str, torch.Tensor]:
+    """Read a checkpoint's state dict, keeping only keys under ``prefix`` (stripped)."""
+    return select_prefix(read_checkpoint(path, map_location)[0], prefix, path)
 
 
 def _listing(keys: list[str]) -> str:
@@ -63,30 +79,60 @@ def _listing(keys: list[str]) -> str:
     return ', '.join(keys[:_SHOWN_KEYS]) + more
 
 
-def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load ``state`` into ``module`` only if keys and shapes match exactly.
+def load_parts(parts: Mapping[str, nn.Module], state: Mapping[str, torch.Tensor],
+               source: str) -> None:
+    """Load one state dict into several modules, checked together before anything is copied.
+
+    Each key goes to the part with the longest matching key prefix (``''`` takes the
+    rest) with that prefix removed. Every part must receive exactly its own keys
+    with their shapes, and every key must be used.
 
     Args:
-        module (nn.Module): Module to load into.
+        parts (Mapping[str, nn.Module]): Key prefix -> module.
         state (Mapping[str, Tensor]): The weights.
         source (str): Where ``state`` came from, for the error message.
+
+    Raises:
+        RuntimeError: listing missing keys, unused keys and shape mismatches;
+            no module is modified.
+    """
+    prefixes = sorted(parts, key=len, reverse=True)
+    routed = {p: {} for p in prefixes}
+    unused = []
+    for key, value in state.items():
+        prefix = next((p for p in prefixes if key.startswith(p)), None)
+        if prefix is None:
+            unused.append(key)
+        else:
+            routed[prefix][key[len(prefix):]] = value
+    missing, mismatched = [], []
+    for prefix, module in parts.items():
+        own = module.state_dict()
+        given = routed[prefix]
+        missing += [prefix + k for k in sorted(set(own) - set(given))]
+        unused += [prefix + k for k in sorted(set(given) - set(own))]
+        mismatched += [f'{prefix}{k}: checkpoint {tuple(given[k].shape)} vs model '
+                       f'{tuple(own[k].shape)}' for k in sorted(set(own) & set(given))
+                       if own[k].shape != given[k].shape]
+    problems = [f'{len(keys)} {what}: {_listing(keys)}'
+                for what, keys in (('missing keys', missing), ('unexpected keys', sorted(unused)),
+                                   ('shape mismatches', mismatched)) if keys]
+    if problems:
+        names = ' + '.join(type(m).__name__ for m in parts.values())
+        raise RuntimeError(f'{source} does not match {names}; nothing was loaded. '
+                           + '; '.join(problems))
+    for prefix, module in parts.items():
+        module.load_state_dict(routed[prefix], strict=True)
+
+
+def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``module`` only if keys and shapes match exactly.
 
     Raises:
         RuntimeError: listing missing keys, unexpected keys and shape
             mismatches. ``module`` is not modified.
     """
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    mismatched = sorted(f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
-                        for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    problems = [f'{len(keys)} {what}: {_listing(keys)}'
-                for what, keys in (('missing keys', missing), ('unexpected keys', unexpected),
-                                   ('shape mismatches', mismatched)) if keys]
-    if problems:
-        raise RuntimeError(f'{source} does not match {type(module).__name__}; nothing was '
-                           f'loaded. ' + '; '.join(problems))
-    module.load_state_dict(state, strict=True)
+    load_parts({'': module}, state, source)
 
 
 def init_from_pretrained(module: nn.Module, init_cfg: Mapping, logger: str = 'current') -> bool:

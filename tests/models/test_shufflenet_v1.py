@@ -5,7 +5,7 @@ from mmdet.registry import MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from shufflenet_det.models import ShuffleNetV1, ShuffleUnit
+from shufflenet_det.models import ShuffleNetV1, ShuffleUnit, shufflenet_v1_channels
 from shufflenet_det.models.layers import channel_shuffle
 
 GROUPS = (1, 2, 3, 4, 8)
@@ -54,7 +54,7 @@ def test_official_channel_lists_are_used(key, channels):
     (8, 0.25, (8, 96, 192, 384)), (1, 1.5, (36, 216, 432, 864)),
 ])
 def test_table1_widths_and_documented_rounding(groups, widen, channels):
-    assert ShuffleNetV1.channels_for(groups, widen) == channels
+    assert shufflenet_v1_channels(groups, widen) == channels
 
 
 def test_default_out_indices_are_stages_2_to_4():

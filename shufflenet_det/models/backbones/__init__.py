@@ -1,3 +1,5 @@
-from .shufflenet_v1 import ShuffleNetV1, ShuffleUnit, make_shuffle_stage
+from .shufflenet_v1 import (ShuffleNetV1, ShuffleUnit, init_like_official, make_shuffle_stage,
+                            shufflenet_v1_channels)
 
-__all__ = ['ShuffleNetV1', 'ShuffleUnit', 'make_shuffle_stage']
+__all__ = ['ShuffleNetV1', 'ShuffleUnit', 'init_like_official', 'make_shuffle_stage',
+           'shufflenet_v1_channels']

@@ -181,16 +181,71 @@ def make_shuffle_stage(in_channels: int,
     return nn.Sequential(*units)
 
 
+def init_like_official(module: nn.Module) -> None:
+    """The official code's initialisation: N(0, 1/fan_in) convs (the stem N(0, 0.01)),
+    norm layers with weight 1 and bias 1e-4."""
+    for name, m in module.named_modules():
+        if isinstance(m, nn.Conv2d):
+            std = 0.01 if name.startswith('conv1.') else 1.0 / m.weight.shape[1]
+            normal_init(m, mean=0, std=std, bias=0)
+        elif isinstance(m, (_BatchNorm, nn.GroupNorm)):
+            constant_init(m, val=1, bias=1e-4)
+
+
 def _round_to_multiple(value: float, divisor: int) -> int:
     """Nearest positive multiple of ``divisor`` (ties round up)."""
     return max(divisor, int(value / divisor + 0.5) * divisor)
+
+
+# Stage 2-4 output channels of "ShuffleNet 1x", paper Table 1.
+BASE_CHANNELS = {
+    1: (144, 288, 576),
+    2: (200, 400, 800),
+    3: (240, 480, 960),
+    4: (272, 544, 1088),
+    8: (384, 768, 1536),
+}
+# (stem, Stage 2, 3, 4) channels fixed by the official Megvii release.
+OFFICIAL_CHANNELS = {
+    (3, 0.5): (12, 120, 240, 480),
+    (3, 1.0): (24, 240, 480, 960),
+    (3, 1.5): (24, 360, 720, 1440),
+    (3, 2.0): (48, 480, 960, 1920),
+    (8, 0.5): (16, 192, 384, 768),
+    (8, 1.0): (24, 384, 768, 1536),
+    (8, 1.5): (24, 576, 1152, 2304),
+    (8, 2.0): (48, 768, 1536, 3072),
+}
+WIDEN_FACTORS = (0.25, 0.5, 1.0, 1.5, 2.0)
+
+
+def shufflenet_v1_channels(groups: int = 3, widen_factor: float = 1.0) -> tuple[int, ...]:
+    """(stem, Stage 2, Stage 3, Stage 4) channels of ShuffleNet V1 ``widen_factor`` x, g=``groups``.
+
+    The official release's lists where it defines one, else Table 1 x ``widen_factor``
+    rounded as :class:`ShuffleNetV1` documents. Configs import this to wire necks and
+    heads to the backbone without copying numbers.
+
+    Raises:
+        ValueError: for groups or widths outside the allowed values.
+    """
+    if groups not in BASE_CHANNELS:
+        raise ValueError(f'groups must be one of {tuple(BASE_CHANNELS)}, got {groups!r}')
+    if widen_factor not in WIDEN_FACTORS:
+        raise ValueError(f'widen_factor must be one of {WIDEN_FACTORS}, got {widen_factor!r}')
+    if (groups, widen_factor) in OFFICIAL_CHANNELS:
+        return OFFICIAL_CHANNELS[(groups, widen_factor)]
+    stem = _round_to_multiple(24 * widen_factor, groups)
+    stages = tuple(_round_to_multiple(c * widen_factor, 4 * groups) for c in BASE_CHANNELS[groups])
+    return (stem, *stages)
 
 
 @MODELS.register_module()
 class ShuffleNetV1(BaseModule):
     """ShuffleNet V1 backbone.
 
-    Channel lists ``(stem, Stage 2, Stage 3, Stage 4)`` come from
+    Channel lists ``(stem, Stage 2, Stage 3, Stage 4)``, as
+    :func:`shufflenet_v1_channels` gives them, come from
     :attr:`official_channels` when the official release defines the
     ``(groups, widen_factor)`` pair (g=3 and g=8 at 0.5x-2.0x). Otherwise they
     are Table 1's 1x widths times ``widen_factor``, rounded to the nearest
@@ -238,26 +293,9 @@ class ShuffleNetV1(BaseModule):
         out_strides (tuple[int]): Stride of each map ``forward`` returns.
     """
 
-    # Stage 2-4 output channels of "ShuffleNet 1x", paper Table 1.
-    base_channels = {
-        1: (144, 288, 576),
-        2: (200, 400, 800),
-        3: (240, 480, 960),
-        4: (272, 544, 1088),
-        8: (384, 768, 1536),
-    }
-    # (stem, Stage 2, 3, 4) channels fixed by the official Megvii release.
-    official_channels = {
-        (3, 0.5): (12, 120, 240, 480),
-        (3, 1.0): (24, 240, 480, 960),
-        (3, 1.5): (24, 360, 720, 1440),
-        (3, 2.0): (48, 480, 960, 1920),
-        (8, 0.5): (16, 192, 384, 768),
-        (8, 1.0): (24, 384, 768, 1536),
-        (8, 1.5): (24, 576, 1152, 2304),
-        (8, 2.0): (48, 768, 1536, 3072),
-    }
-    widen_factors = (0.25, 0.5, 1.0, 1.5, 2.0)
+    base_channels = BASE_CHANNELS
+    official_channels = OFFICIAL_CHANNELS
+    widen_factors = WIDEN_FACTORS
     stage_units = (4, 8, 4)
 
     def __init__(self,
@@ -276,11 +314,7 @@ class ShuffleNetV1(BaseModule):
                  with_cp: bool = False,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg)
-        if groups not in self.base_channels:
-            raise ValueError(f'groups must be one of {tuple(self.base_channels)}, got {groups!r}')
-        if widen_factor not in self.widen_factors:
-            raise ValueError(f'widen_factor must be one of {self.widen_factors}, '
-                             f'got {widen_factor!r}')
+        self.stage_channels = shufflenet_v1_channels(groups, widen_factor)
         if num_stages not in (1, 2, 3):
             raise ValueError(f'num_stages must be one of (1, 2, 3), got {num_stages!r}')
         valid_indices = tuple(range(num_stages + 1))
@@ -300,7 +334,6 @@ class ShuffleNetV1(BaseModule):
         self.num_stages = num_stages
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
-        self.stage_channels = self.channels_for(groups, widen_factor)
         self.units_per_stage = tuple(n // 2 for n in self.stage_units) if shallow \
             else self.stage_units
         # Everything a ShuffleUnit needs beyond its widths; the C4 RoI head reuses it
@@ -326,16 +359,6 @@ class ShuffleNetV1(BaseModule):
         self.out_strides = tuple(self.feature_info[i]['stride'] for i in self.out_indices)
         self._freeze_stages()
 
-    @classmethod
-    def channels_for(cls, groups: int, widen_factor: float) -> tuple[int, int, int, int]:
-        """(stem, Stage 2, Stage 3, Stage 4) channels of a ``(groups, widen_factor)`` net."""
-        if (groups, widen_factor) in cls.official_channels:
-            return cls.official_channels[(groups, widen_factor)]
-        stem = _round_to_multiple(24 * widen_factor, groups)
-        stages = tuple(_round_to_multiple(c * widen_factor, 4 * groups)
-                       for c in cls.base_channels[groups])
-        return (stem, *stages)
-
     def init_weights(self) -> None:
         """Load ``init_cfg``'s checkpoint strictly, or initialise as the official code does."""
         if is_pretrained_cfg(self.init_cfg):
@@ -345,12 +368,7 @@ class ShuffleNetV1(BaseModule):
         elif self.init_cfg is not None:
             super().init_weights()
             return
-        for name, m in self.named_modules():
-            if isinstance(m, nn.Conv2d):
-                std = 0.01 if name.startswith('conv1') else 1.0 / m.weight.shape[1]
-                normal_init(m, mean=0, std=std, bias=0)
-            elif isinstance(m, (_BatchNorm, nn.GroupNorm)):
-                constant_init(m, val=1, bias=1e-4)
+        init_like_official(self)
         self._is_init = True
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
