@@ -10,4 +10,4 @@ test: setup
 	$(PY) -m pytest tests
 
 demo: setup
-	$(PY) tools/smoke.py
+	$(PY) tools/run_demo.py

@@ -1,3 +1,3 @@
-from .complexity import PAPER_MFLOPS, classifier_complexity, count_complexity
+from .complexity import PAPER_MFLOPS, classifier_complexity, count_complexity, detector_complexity
 
-__all__ = ['PAPER_MFLOPS', 'classifier_complexity', 'count_complexity']
+__all__ = ['PAPER_MFLOPS', 'classifier_complexity', 'count_complexity', 'detector_complexity']

@@ -53,3 +53,49 @@ def classifier_complexity(groups: int = 3, widen_factor: float = 1.0, input_size
                       out_indices=(3, ), **backbone_kwargs),
         num_classes=num_classes, data_preprocessor=dict(type='BaseDataPreprocessor'))
     return count_complexity(model, torch.zeros(1, 3, input_size, input_size))
+
+
+def detector_complexity(model: nn.Module, height: int, width: int) -> dict:
+    """Complexity of a detector in eval mode on one ``height`` x ``width`` image.
+
+    The image is the only traced input (as in MMDetection's own get_flops), and
+    the test-time settings of ``model`` apply. A two-stage detector's RoI head runs
+    on ``test_cfg.rpn.max_per_img`` proposals: with random weights the RPN's NMS
+    would keep an arbitrary number of boxes, so it is lifted (IoU threshold 1.0)
+    while counting, and the RoI head sees the full count, as it does behind a
+    trained RPN on a real image.
+
+    Returns:
+        dict: ``params``, ``flops`` (multiply-adds) and ``rois`` (proposals the
+        box head saw; None for one-stage detectors).
+    """
+    from functools import partial
+
+    from mmdet.structures import DetDataSample
+
+    sample = DetDataSample(metainfo=dict(img_shape=(height, width), ori_shape=(height, width),
+                                         scale_factor=(1.0, 1.0), pad_shape=(height, width),
+                                         batch_input_shape=(height, width)))
+    image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
+    rois = []
+    extractor = getattr(getattr(model, 'roi_head', None), 'bbox_roi_extractor', None)
+    handle = None if extractor is None else extractor.register_forward_hook(
+        lambda m, args, out: rois.append(out.shape[0]))
+    rpn_cfg = getattr(getattr(model, 'rpn_head', None), 'test_cfg', None)
+    iou = rpn_cfg.nms.iou_threshold if rpn_cfg is not None else None
+    original = model.forward
+    model.forward = partial(original, data_samples=data['data_samples'], mode='tensor')
+    try:
+        if rpn_cfg is not None:
+            rpn_cfg.nms.iou_threshold = 1.0
+        result = count_complexity(model, data['inputs'])
+    finally:
+        model.forward = original
+        if rpn_cfg is not None:
+            rpn_cfg.nms.iou_threshold = iou
+        if handle is not None:
+            handle.remove()
+    result['rois'] = rois[-1] if rois else None
+    return result

@@ -37,3 +37,36 @@ def test_cli_rejects_unknown_groups(capsys):
     with pytest.raises(SystemExit):
         get_flops.main(['--groups', '5'])
     assert "invalid choice: 5 (choose from 1, 2, 3, 4, 8)" in capsys.readouterr().err
+
+
+def test_detector_count_grows_by_the_per_roi_cost_of_stage4_and_the_box_head():
+    from pathlib import Path
+
+    import torch
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+
+    from shufflenet_det.analysis import count_complexity, detector_complexity
+
+    cfg = Config.fromfile(str(Path(__file__).parents[2] / 'configs/faster_rcnn_shufflenet1x_coco.py'))
+    counts = {}
+    for n in (20, 40):
+        cfg.model.test_cfg.rpn.max_per_img = n
+        model = MODELS.build(cfg.model).eval()
+        counts[n] = detector_complexity(model, 128, 160)
+        assert counts[n]['rois'] == n
+    head = model.roi_head
+    per_roi = count_complexity(head.shared_head, torch.zeros(1, 480, 14, 14))['flops']
+    per_roi += head.bbox_head.fc_cls.weight.numel() + head.bbox_head.fc_reg.weight.numel()
+    added = counts[40]['flops'] - counts[20]['flops']
+    assert abs(added - 20 * per_roi) <= 0.01 * added
+
+
+def test_cli_counts_a_detector_config(capsys):
+    from pathlib import Path
+    config = str(Path(__file__).parents[2] / 'configs/faster_rcnn_shufflenet1x_fpn_coco.py')
+    get_flops.main([config, '--shape', '128', '160',
+                    '--cfg-options', 'model.test_cfg.rpn.max_per_img=10'])
+    out = capsys.readouterr().out
+    assert 'faster_rcnn_shufflenet1x_fpn_coco.py at 128x160:' in out
+    assert 'GFLOPs (multiply-adds, box head on 10 proposals)' in out

@@ -33,6 +33,16 @@ class ClsDataPreprocessor(BaseDataPreprocessor):
                              persistent=False)
         self.rgb_to_bgr = rgb_to_bgr
 
+    def input_convention(self) -> dict:
+        """This normalisation in the fields of MMDetection's ``DetDataPreprocessor``.
+
+        Detectors read images as BGR; ``bgr_to_rgb`` says whether they must reverse
+        them to see what this classifier saw.
+        """
+        return dict(mean=[round(float(v), 4) for v in self.mean.flatten()],
+                    std=[round(float(v), 4) for v in self.std.flatten()],
+                    bgr_to_rgb=not self.rgb_to_bgr)
+
     def forward(self, data, training: bool = False):
         if isinstance(data, dict):
             images, labels = data['inputs'], data.get('data_samples')

@@ -62,17 +62,17 @@ class ShuffleNetClassifier(BaseModel):
                 mode: str = 'tensor'):
         """``mode='tensor'``: logits; ``'loss'``: dict with ``loss_cls``; ``'predict'``:
         a list of dicts with ``pred_score`` (softmax) and, given labels, ``gt_label``."""
+        if mode not in ('tensor', 'loss', 'predict'):
+            raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+        if mode == 'loss' and data_samples is None:
+            raise ValueError("mode='loss' needs the labels as data_samples")
         logits = self.head(self.backbone(inputs)[-1])
         if mode == 'tensor':
             return logits
         if mode == 'loss':
-            if data_samples is None:
-                raise ValueError("mode='loss' needs the labels as data_samples")
             return dict(loss_cls=F.cross_entropy(logits, torch.as_tensor(data_samples),
                                                  label_smoothing=self.label_smoothing))
-        if mode == 'predict':
-            scores = logits.softmax(dim=1)
-            labels = [None] * len(scores) if data_samples is None else data_samples
-            return [dict(pred_score=s, gt_label=None if y is None else int(y))
-                    for s, y in zip(scores, labels)]
-        raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+        scores = logits.softmax(dim=1)
+        labels = [None] * len(scores) if data_samples is None else data_samples
+        return [dict(pred_score=s, gt_label=None if y is None else int(y))
+                for s, y in zip(scores, labels)]

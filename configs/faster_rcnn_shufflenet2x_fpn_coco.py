@@ -1,0 +1,32 @@
+# Faster R-CNN with ShuffleNet 2x (g=3) and FPN: the modern layout, beside the paper's C4.
+_base_ = [
+    'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
+    './_base_/coco_600.py',
+    'mmdet::_base_/schedules/schedule_1x.py',
+    './_base_/shufflenet_runtime.py',
+]
+from shufflenet_det.models import shufflenet_v1_channels  # noqa: E402
+
+groups, widen_factor = 3, 2.0
+stem, stage2, stage3, stage4 = shufflenet_v1_channels(groups, widen_factor)
+pretrained = 'checkpoints/shufflenet_v1_2x_g3_imagenet.pth'
+
+model = dict(
+    # Megvii's weights take BGR 0-255 images, not normalised (checked at initialisation).
+    data_preprocessor=dict(mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], bgr_to_rgb=False),
+    init_cfg=dict(type='ShuffleNetPretrained', checkpoint=pretrained, missing_ok=True),
+    # Few images per GPU: keep ImageNet BN statistics (norm_eval), freeze the stem.
+    backbone=dict(
+        _delete_=True, type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
+        out_indices=(1, 2, 3), frozen_stages=0, norm_eval=True),
+    # Stages 2-4 (strides 8, 16, 32) plus two max-pooled levels: P3-P7. ShuffleNet has no
+    # useful stride-4 map (the stem has 48 channels), so anchors start at stride 8 with
+    # scale 4: the same 32-512 px sizes as mmdet's ResNet FPN.
+    neck=dict(in_channels=[stage2, stage3, stage4], num_outs=5),
+    rpn_head=dict(anchor_generator=dict(scales=[4], strides=[8, 16, 32, 64, 128])),
+    roi_head=dict(bbox_roi_extractor=dict(featmap_strides=[8, 16, 32, 64])),
+    # 300 test proposals, as in the C4 configs and the MobileNet detection work.
+    test_cfg=dict(rpn=dict(max_per_img=300)))
+
+# 1x schedule: 12 epochs, lr 0.02 for 16 images; --auto-scale-lr rescales it.
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -1,0 +1,18 @@
+# FCOS with ShuffleNet 1x (g=3) and FPN: mmdet's config with the backbone swapped.
+_base_ = 'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'
+from shufflenet_det.models import shufflenet_v1_channels  # noqa: E402
+
+custom_imports = dict(imports=['shufflenet_det'], allow_failed_imports=False)
+custom_hooks = [dict(type='NonFiniteLossHook')]
+
+groups, widen_factor = 3, 1.0
+stem, stage2, stage3, stage4 = shufflenet_v1_channels(groups, widen_factor)
+pretrained = 'checkpoints/shufflenet_v1_1x_g3_imagenet.pth'
+
+model = dict(
+    data_preprocessor=dict(mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], bgr_to_rgb=False),
+    init_cfg=dict(type='ShuffleNetPretrained', checkpoint=pretrained, missing_ok=True),
+    backbone=dict(
+        _delete_=True, type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
+        out_indices=(1, 2, 3), frozen_stages=0, norm_eval=True),
+    neck=dict(in_channels=[stage2, stage3, stage4], start_level=0))

@@ -1,0 +1,19 @@
+# RetinaNet with ShuffleNet 1x (g=3) and FPN: mmdet's config with the backbone swapped.
+_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
+from shufflenet_det.models import shufflenet_v1_channels  # noqa: E402
+
+custom_imports = dict(imports=['shufflenet_det'], allow_failed_imports=False)
+custom_hooks = [dict(type='NonFiniteLossHook')]
+
+groups, widen_factor = 3, 1.0
+stem, stage2, stage3, stage4 = shufflenet_v1_channels(groups, widen_factor)
+pretrained = 'checkpoints/shufflenet_v1_1x_g3_imagenet.pth'
+
+model = dict(
+    data_preprocessor=dict(mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], bgr_to_rgb=False),
+    init_cfg=dict(type='ShuffleNetPretrained', checkpoint=pretrained, missing_ok=True),
+    backbone=dict(
+        _delete_=True, type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
+        out_indices=(1, 2, 3), frozen_stages=0, norm_eval=True),
+    # Stages 2-4 are C3-C5 (strides 8-32); P6 and P7 come from extra convs as in mmdet.
+    neck=dict(in_channels=[stage2, stage3, stage4], start_level=0))

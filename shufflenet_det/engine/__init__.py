@@ -1,0 +1,3 @@
+from .hooks import BNRecalibrationHook, NonFiniteLossHook, RecordInputConventionHook
+
+__all__ = ['BNRecalibrationHook', 'NonFiniteLossHook', 'RecordInputConventionHook']

@@ -1,0 +1,3 @@
+from .detections import draw_detections
+
+__all__ = ['draw_detections']

@@ -1,0 +1,118 @@
+"""Train, resume, test and draw through the real command-line tools, on generated images."""
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from shufflenet_det.datasets.synthetic_shapes import generate_shapes_dataset
+
+from ..configs.test_detector_configs import REPO
+
+pytestmark = pytest.mark.slow
+CONFIG = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
+SMALL = ['train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+         'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+         'val_dataloader.persistent_workers=False', 'test_dataloader.num_workers=0',
+         'test_dataloader.persistent_workers=False', 'default_hooks.checkpoint.interval=1',
+         'default_hooks.logger.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=-1']
+
+
+def run(*args, check=True):
+    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='2')
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args[0]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n'
+                             f'{proc.stderr[-3000:]}')
+    return proc
+
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory):
+    root = tmp_path_factory.mktemp('shapes')
+    generate_shapes_dataset(str(root), num_train=16, num_val=6, image_size=128)
+    return root
+
+
+@pytest.fixture(scope='module')
+def trained(shapes, tmp_path_factory):
+    work = tmp_path_factory.mktemp('work')
+    run('tools/train.py', CONFIG, '--work-dir', str(work), '--data-root', str(shapes),
+        '--cfg-options', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=2', *SMALL)
+    return work
+
+
+def test_training_writes_checkpoints_and_evaluates(trained):
+    assert (trained / 'epoch_1.pth').is_file() and (trained / 'epoch_2.pth').is_file()
+    assert (trained / 'last_checkpoint').read_text().strip().endswith('epoch_2.pth')
+    scalars = next(trained.glob('*/vis_data/scalars.json')).read_text().splitlines()
+    evaluated = [json.loads(line) for line in scalars if 'coco/bbox_mAP' in line]
+    assert len(evaluated) == 1 and 0.0 <= evaluated[0]['coco/bbox_mAP'] <= 1.0
+
+
+def test_resume_continues_from_the_last_checkpoint(trained, shapes):
+    proc = run('tools/train.py', CONFIG, '--work-dir', str(trained), '--data-root', str(shapes),
+               '--resume', '--cfg-options', 'train_cfg.max_epochs=3', 'train_cfg.val_interval=3',
+               *SMALL)
+    log = proc.stdout + proc.stderr
+    assert 'resumed epoch: 2' in log
+    assert (trained / 'epoch_3.pth').is_file()
+
+
+def test_test_tool_writes_metrics_predictions_and_drawings(trained, shapes, tmp_path):
+    out = tmp_path / 'results.pkl'
+    run('tools/test.py', CONFIG, str(trained / 'epoch_2.pth'), '--work-dir', str(tmp_path),
+        '--data-root', str(shapes), '--out', str(out), '--show-dir', str(tmp_path / 'show'),
+        '--cfg-options', *SMALL)
+    metrics = json.loads((tmp_path / 'metrics.json').read_text())
+    assert {'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75', 'coco/bbox_mAP_s',
+            'coco/bbox_mAP_m', 'coco/bbox_mAP_l'} <= set(metrics)
+    with open(out, 'rb') as f:
+        predictions = pickle.load(f)
+    assert len(predictions) == 6 and 'pred_instances' in predictions[0]
+    assert len(list((tmp_path / 'show').glob('*.png'))) == 6
+    assert not list(tmp_path.glob('.*partial*'))
+
+
+def test_test_tool_refuses_a_missing_checkpoint(tmp_path):
+    proc = run('tools/test.py', CONFIG, str(tmp_path / 'nope.pth'), check=False)
+    assert proc.returncode == 2 and 'checkpoint not found' in proc.stderr
+
+
+def test_demo_tool_draws_detections(trained, shapes, tmp_path):
+    out = tmp_path / 'drawn.png'
+    proc = run('tools/demo.py', str(shapes / 'val/00000.png'), CONFIG,
+               str(trained / 'epoch_2.pth'), '--out-file', str(out), '--score-thr', '0.05')
+    assert out.is_file() and out.stat().st_size > 1000
+    assert 'detections with score >= 0.05 drawn to' in proc.stdout
+
+
+def test_dist_train_launches_torchrun_with_the_pytorch_launcher(tmp_path):
+    # mmengine 0.10.7 always selects a CUDA device for DDP, so this checks the command the
+    # script hands to torchrun, through a stand-in interpreter that records its arguments.
+    fake = tmp_path / 'python'
+    fake.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$ARGS_FILE"\n')
+    fake.chmod(0o755)
+    env = dict(os.environ, PYTHON=str(fake), ARGS_FILE=str(tmp_path / 'args'), NNODES='2',
+               NODE_RANK='1', MASTER_ADDR='10.0.0.7', PORT='29777')
+    subprocess.run(['bash', 'tools/dist_train.sh', CONFIG, '4', '--amp'], cwd=REPO, env=env,
+                   check=True, timeout=60)
+    args = (tmp_path / 'args').read_text().split('\n')[:-1]
+    assert args == ['-m', 'torch.distributed.run', '--nnodes=2', '--node_rank=1',
+                    '--master_addr=10.0.0.7', '--nproc_per_node=4', '--master_port=29777',
+                    str(REPO / 'tools/train.py'), CONFIG, '--launcher', 'pytorch', '--amp']
+
+
+def test_test_tool_refuses_a_checkpoint_with_missing_weights(trained, shapes, tmp_path):
+    import torch
+    ckpt = torch.load(trained / 'epoch_2.pth')
+    del ckpt['state_dict']['roi_head.bbox_head.fc_cls.weight']
+    torch.save(ckpt, tmp_path / 'partial.pth')
+    proc = run('tools/test.py', CONFIG, str(tmp_path / 'partial.pth'), '--work-dir',
+               str(tmp_path), '--data-root', str(shapes), '--cfg-options', *SMALL, check=False)
+    assert proc.returncode != 0
+    assert 'roi_head.bbox_head.fc_cls.weight' in proc.stderr
+    assert not (tmp_path / 'metrics.json').exists()
