@@ -1,4 +1,4 @@
-# Faster R-CNN with ShuffleNet 1x (g=3) and FPN at 600 input.
+# Faster R-CNN with ShuffleNet 1x (g=3) and the mobile FPN at 600 input.
 _base_ = './faster_rcnn_shufflenet2x_fpn_coco.py'
 from shufflenet_det.models import shufflenet_v1_channels  # noqa: E402
 
@@ -9,4 +9,4 @@ pretrained = 'checkpoints/shufflenet_v1_1x_g3_imagenet.pth'
 model = dict(
     init_cfg=dict(checkpoint=pretrained),
     backbone=dict(widen_factor=widen_factor),
-    neck=dict(in_channels=[stage2, stage3, stage4]))
+    neck=dict(in_channels=[stage3, stage4]))

@@ -6,6 +6,7 @@ _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50-caffe-c4.py',
     './_base_/coco_600.py',
     'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py',
     './_base_/shufflenet_runtime.py',
 ]
 from shufflenet_det.models import shufflenet_v1_channels  # noqa: E402

@@ -1,8 +1,10 @@
-# Faster R-CNN with ShuffleNet 2x (g=3) and FPN: the modern layout, beside the paper's C4.
+# Faster R-CNN with ShuffleNet 2x (g=3) and a mobile FPN: the modern layout beside the
+# paper's C4, arranged as torchvision's Faster R-CNN MobileNetV3-FPN detectors.
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     './_base_/coco_600.py',
     'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py',
     './_base_/shufflenet_runtime.py',
 ]
 from shufflenet_det.models import shufflenet_v1_channels  # noqa: E402
@@ -18,13 +20,15 @@ model = dict(
     # Few images per GPU: keep ImageNet BN statistics (norm_eval), freeze the stem.
     backbone=dict(
         _delete_=True, type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
-        out_indices=(1, 2, 3), frozen_stages=0, norm_eval=True),
-    # Stages 2-4 (strides 8, 16, 32) plus two max-pooled levels: P3-P7. ShuffleNet has no
-    # useful stride-4 map (the stem has 48 channels), so anchors start at stride 8 with
-    # scale 4: the same 32-512 px sizes as mmdet's ResNet FPN.
-    neck=dict(in_channels=[stage2, stage3, stage4], num_outs=5),
-    rpn_head=dict(anchor_generator=dict(scales=[4], strides=[8, 16, 32, 64, 128])),
-    roi_head=dict(bbox_roi_extractor=dict(featmap_strides=[8, 16, 32, 64])),
+        out_indices=(2, 3), frozen_stages=0, norm_eval=True),
+    # Stage 3 and Stage 4 (strides 16, 32) plus one max-pooled level. A stride-8 level would
+    # cost the RPN and FPN convs four times the positions for little gain at these scales.
+    neck=dict(in_channels=[stage3, stage4], num_outs=3),
+    # Every level gets all five anchor sizes, 32-512 px (base size 16 x scales).
+    rpn_head=dict(anchor_generator=dict(
+        scales=[2, 4, 8, 16, 32], base_sizes=[16, 16, 16], strides=[16, 32, 64])),
+    roi_head=dict(bbox_roi_extractor=dict(
+        featmap_strides=[16, 32])),
     # 300 test proposals, as in the C4 configs and the MobileNet detection work.
     test_cfg=dict(rpn=dict(max_per_img=300)))
 

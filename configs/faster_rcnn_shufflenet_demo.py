@@ -5,6 +5,7 @@
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_detection.py',
+    'mmdet::_base_/default_runtime.py',
     './_base_/shufflenet_runtime.py',
 ]
 from shufflenet_det.datasets.synthetic_shapes import CLASSES  # noqa: E402

@@ -1,9 +1,6 @@
 # RetinaNet with ShuffleNet 1x (g=3) and FPN: mmdet's config with the backbone swapped.
-_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
+_base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', './_base_/shufflenet_runtime.py']
 from shufflenet_det.models import shufflenet_v1_channels  # noqa: E402
-
-custom_imports = dict(imports=['shufflenet_det'], allow_failed_imports=False)
-custom_hooks = [dict(type='NonFiniteLossHook')]
 
 groups, widen_factor = 3, 1.0
 stem, stage2, stage3, stage4 = shufflenet_v1_channels(groups, widen_factor)

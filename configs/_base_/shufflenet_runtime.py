@@ -1,5 +1,4 @@
-_base_ = 'mmdet::_base_/default_runtime.py'
-
+# What every shufflenet_det detection config adds to its mmdet:: bases.
 custom_imports = dict(imports=['shufflenet_det'], allow_failed_imports=False)
 # Stop at the first NaN/inf loss; MMEngine would otherwise train on to the end on NaN.
 custom_hooks = [dict(type='NonFiniteLossHook')]

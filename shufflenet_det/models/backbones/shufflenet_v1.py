@@ -110,6 +110,8 @@ class ShuffleUnit(BaseModule):
         self.groups = groups
         self.stride = stride
         self.shuffle = shuffle and groups > 1
+        self.shuffle_fn = channel_shuffle  # deploy() may swap in an equivalent faster kernel
+        self.merge_inplace = False  # deploy(): add and ReLU in place (inference only)
         self.with_cp = with_cp
 
         self.g_conv_1x1_compress = ConvModule(
@@ -130,13 +132,13 @@ class ShuffleUnit(BaseModule):
         out = self.g_conv_1x1_compress(x)
         out = self.depthwise_conv3x3_bn(out)
         if self.shuffle:
-            out = channel_shuffle(out, self.groups)
+            out = self.shuffle_fn(out, self.groups)
         out = self.g_conv_1x1_expand(out)
         if self.se is not None:
             out = self.se(out)
         if self.stride == 2:
             return torch.cat((self.avgpool(x), self.act(out)), dim=1)
-        return self.act(x + out)
+        return self.act(out.add_(x) if self.merge_inplace else x + out)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.with_cp and self.training and torch.is_grad_enabled():
@@ -371,7 +373,19 @@ class ShuffleNetV1(BaseModule):
         init_like_official(self)
         self._is_init = True
 
+    def deploy(self, memory_format: str = 'channels_last', pointwise: str = 'matmul',
+               fast_shuffle: bool = False, compile: bool = False) -> 'ShuffleNetV1':
+        """Convert to the CPU inference fast path, in place (BN fused: no training after).
+
+        See :func:`shufflenet_det.deploy.deploy_shufflenet` for the arguments; the
+        defaults were the fastest in ``tools/benchmark.py``'s ablation.
+        """
+        from ...deploy.fast_path import deploy_shufflenet
+        return deploy_shufflenet(self, memory_format, pointwise, fast_shuffle, compile)
+
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        if getattr(self, 'deploy_memory_format', None) == 'channels_last':
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.maxpool(self.conv1(x))
         outs = [x] if 0 in self.out_indices else []
         for i, stage in enumerate(self.layers, start=1):
@@ -390,6 +404,9 @@ class ShuffleNetV1(BaseModule):
 
     def train(self, mode: bool = True) -> 'ShuffleNetV1':
         """Switch mode, keeping frozen stages and (with ``norm_eval``) BN layers in eval."""
+        if mode and getattr(self, 'deployed', False):
+            raise RuntimeError('this ShuffleNetV1 was converted by deploy() (BN fused into the '
+                               'convolutions) and is for inference only; build a new one to train')
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:

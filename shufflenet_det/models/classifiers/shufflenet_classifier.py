@@ -56,6 +56,11 @@ class ShuffleNetClassifier(BaseModel):
         self.head = LinearClsHead(self.backbone.out_channels[-1], num_classes)
         self.label_smoothing = label_smoothing
 
+    def deploy(self, **kwargs) -> 'ShuffleNetClassifier':
+        """Convert the backbone to its inference fast path (see ``ShuffleNetV1.deploy``)."""
+        self.backbone.deploy(**kwargs)
+        return self.eval()
+
     def forward(self,
                 inputs: Tensor,
                 data_samples: Optional[Sequence] = None,

@@ -72,10 +72,19 @@ class ShuffleNetV1SharedHead(BaseModule):
         else:
             super().init_weights()
 
+    def deploy(self, memory_format: str = 'channels_last', pointwise: str = 'matmul',
+               fast_shuffle: bool = False, compile: bool = False) -> 'ShuffleNetV1SharedHead':
+        """Convert to the CPU inference fast path, in place (as ``ShuffleNetV1.deploy``)."""
+        from ...deploy.fast_path import deploy_shufflenet
+        return deploy_shufflenet(self, memory_format, pointwise, fast_shuffle, compile)
+
     def forward(self, x: Tensor) -> Tensor:
         return self.stage4(x)
 
     def train(self, mode: bool = True) -> 'ShuffleNetV1SharedHead':
+        if mode and getattr(self, 'deployed', False):
+            raise RuntimeError('this shared head was converted by deploy() and is for inference '
+                               'only')
         super().train(mode)
         if mode and self.norm_eval:
             for m in self.modules():

@@ -1,0 +1,330 @@
+"""CPU latency of ShuffleNet V1 and its peers, measured together.
+
+Shared machines drift, so models are timed in interleaved rounds: every round
+runs each candidate once, and a candidate's statistics come from all rounds.
+Ratios between rows of one run are what the targets compare. The ceiling is
+a dense fp32 matrix product measured in the same run with the same threads.
+
+Complexities are multiply-adds (the paper's "FLOPs"); achieved rates below are
+multiply-adds per second, and the ceiling is counted the same way (n^3 per
+n x n product).
+"""
+import copy
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+# (height, width) of the paper's Table 8
+TABLE8_SIZES = ((224, 224), (480, 640), (720, 1280))
+DEPLOY = '+in-place merge (deploy)'
+BACKBONE_PEERS = ('mobilenet_v2', 'mobilenet_v3_large', 'shufflenet_v2_x1_0',
+                  'shufflenet_v2_x2_0', 'resnet18')
+ABLATION_STEPS = ('plain', '+fuse BN', '+channels_last', '+matmul 1x1', '+in-place merge (deploy)',
+                  'deploy, ATen shuffle')
+
+
+@dataclass
+class Candidate:
+    """One row: a callable timed on a fixed input."""
+    name: str
+    variant: str
+    input_desc: str
+    run: Callable[[], object]
+    macs: Optional[int] = None
+    reference: Optional[str] = None  # name of the row this one is compared with
+    times: list = field(default_factory=list)
+
+
+def matmul_macs_per_second(threads: int, n: int = 1024, repeats: int = 10) -> float:
+    """Multiply-adds per second of an n x n fp32 matrix product (the ceiling)."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return n ** 3 / statistics.median(times)
+
+
+def time_interleaved(candidates: list[Candidate], warmup: int, repeats: int,
+                     progress: Callable[[str], None] = print) -> None:
+    """Fill each candidate's ``times`` (seconds): ``warmup`` untimed rounds, then
+    ``repeats`` rounds that run every candidate once."""
+    with torch.no_grad():
+        for i in range(warmup):
+            for c in candidates:
+                c.run()
+        for r in range(repeats):
+            for c in candidates:
+                t = time.perf_counter()
+                c.run()
+                c.times.append(time.perf_counter() - t)
+            if progress and (r + 1) % max(1, repeats // 4) == 0:
+                progress(f'  round {r + 1}/{repeats}')
+
+
+def summarize(c: Candidate, ceiling: float, reference_ms: Optional[float]) -> dict:
+    ts = sorted(c.times)
+    q1, med, q3 = (statistics.quantiles(ts, n=4) if len(ts) >= 4 else (ts[0], ts[len(ts) // 2],
+                                                                       ts[-1]))
+    row = dict(model=c.name, variant=c.variant, input=c.input_desc,
+               median_ms=round(1e3 * med, 2), p25_ms=round(1e3 * q1, 2), p75_ms=round(1e3 * q3, 2),
+               mflops=None if c.macs is None else round(c.macs / 1e6, 1))
+    if c.macs is not None:
+        rate = c.macs / med
+        row['gflops_per_s'] = round(rate / 1e9, 2)
+        row['pct_of_matmul'] = round(100 * rate / ceiling, 1)
+    if reference_ms:
+        row['ratio'] = round(1e3 * med / reference_ms, 3)
+        row['reference'] = c.reference
+    return row
+
+
+# --------------------------------------------------------------------------- backbones
+
+
+def shufflenet_classifier(groups: int, widen_factor: float) -> nn.Module:
+    from ..models.classifiers import ShuffleNetClassifier
+    model = ShuffleNetClassifier(
+        backbone=dict(type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
+                      out_indices=(3, )), data_preprocessor=dict(type='BaseDataPreprocessor'))
+    model.init_weights()
+    return model.eval()
+
+
+def ablation_models(groups: int, widen_factor: float) -> dict[str, nn.Module]:
+    """The classifier after each fast-path step, cumulatively (same weights)."""
+    from mmcv.cnn import fuse_conv_bn
+
+    from ..deploy.fast_path import deploy_shufflenet
+    plain = shufflenet_classifier(groups, widen_factor)
+    steps = {'plain': plain, '+fuse BN': fuse_conv_bn(copy.deepcopy(plain))}
+    for label, pointwise in (('+channels_last', 'conv'), ('+matmul 1x1', 'matmul')):
+        model = copy.deepcopy(plain)
+        deploy_shufflenet(model.backbone, 'channels_last', pointwise, fast_shuffle=False)
+        for unit in model.backbone.modules():  # this step keeps the out-of-place merge
+            if hasattr(unit, 'merge_inplace'):
+                unit.merge_inplace = False
+                unit.act = nn.ReLU()
+        steps[label] = model.eval()
+    steps['+in-place merge (deploy)'] = copy.deepcopy(plain).deploy()
+    steps['deploy, ATen shuffle'] = copy.deepcopy(plain).deploy(fast_shuffle=True)
+    return steps
+
+
+def torchvision_classifier(name: str) -> nn.Module:
+    import torchvision
+    return getattr(torchvision.models, name)(weights=None).eval()
+
+
+# --------------------------------------------------------------------------- detectors
+
+
+def lift_rpn_nms(model: nn.Module) -> None:
+    """Let the RPN keep its full proposal budget with random weights (IoU threshold 1)."""
+    rpn = getattr(model, 'rpn_head', None)
+    if rpn is not None and rpn.test_cfg is not None:
+        rpn.test_cfg.nms.iou_threshold = 1.0
+    tv_rpn = getattr(model, 'rpn', None)
+    if tv_rpn is not None and hasattr(tv_rpn, 'nms_thresh'):
+        tv_rpn.nms_thresh = 1.0
+
+
+def mmdet_detector(config: str, deploy: bool, cfg_options: Optional[dict] = None) -> nn.Module:
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+
+    from ..deploy.fast_path import deploy_detector
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval()
+    if deploy:
+        deploy_detector(model)
+    lift_rpn_nms(model)
+    return model
+
+
+def mmdet_predict_fn(model: nn.Module, height: int, width: int) -> Callable[[], object]:
+    from mmdet.structures import DetDataSample
+    sample = DetDataSample(metainfo=dict(img_shape=(height, width), ori_shape=(height, width),
+                                         scale_factor=(1.0, 1.0)))
+    image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8)
+    data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
+    return lambda: model.predict(data['inputs'], data['data_samples'], rescale=False)
+
+
+def torchvision_detector(name: str, min_size: int, max_size: int) -> nn.Module:
+    import torchvision
+    model = getattr(torchvision.models.detection, name)(
+        weights=None, weights_backbone=None, min_size=min_size, max_size=max_size).eval()
+    lift_rpn_nms(model)
+    return model
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def _spec(text: str) -> tuple[int, float]:
+    """'1x_g3' -> (3, 1.0)."""
+    width, groups = text.lower().split('_g')
+    return int(groups), float(width.rstrip('x'))
+
+
+def _macs(model: nn.Module, x: torch.Tensor) -> Optional[int]:
+    from .complexity import count_complexity
+    try:
+        return count_complexity(model, x)['flops']
+    except Exception:  # tracing fails for some peer models; the row then has no rate
+        return None
+
+
+def backbone_candidates(specs, peers, height, width, batch, ablation, onnx, compile_,
+                        workdir) -> list[Candidate]:
+    x = torch.randn(batch, 3, height, width)
+    desc = f'{batch}x3x{height}x{width}'
+    ref = 'mobilenet_v2' if 'mobilenet_v2' in peers else None
+    rows = []
+
+    def add(name, variant, model, macs, onnx_model=None):
+        rows.append(Candidate(name, variant, desc, lambda m=model: m(x), macs, ref))
+        if onnx and onnx_model is not None:
+            from ..deploy.onnx_export import export_onnx, onnxruntime_session
+            path = f'{workdir}/{name}_{height}x{width}.onnx'
+            export_onnx(onnx_model, path, tuple(x.shape))
+            session = onnxruntime_session(path, torch.get_num_threads())
+            feed = {'input': x.numpy()}
+            rows.append(Candidate(name, 'onnxruntime', desc,
+                                  lambda s=session: s.run(None, feed), macs, ref))
+
+    for peer in peers:
+        model = torchvision_classifier(peer)
+        add(peer, 'torchvision', model, _macs(model, x), model)
+    for i, spec in enumerate(specs):
+        groups, widen = _spec(spec)
+        name = f'shufflenet_v1_{widen}x_g{groups}'
+        steps = ablation_models(groups, widen)
+        macs = _macs(steps['plain'], x)
+        labels = ABLATION_STEPS if ablation else ('plain', DEPLOY)
+        for label in labels:
+            add(name, label, steps[label], macs, steps['plain'] if label == 'plain' else None)
+        if compile_:
+            compiled = copy.deepcopy(steps['plain'])
+            compiled.backbone.deploy(compile=True)
+            with torch.no_grad():
+                compiled(x)
+            add(name, 'deploy(compile=True)', compiled, macs)
+    return rows
+
+
+def _test_short_side(config: str) -> int:
+    """Shorter side the config's test pipeline resizes to (its Resize scale's smaller value)."""
+    from mmengine.config import Config
+    pipeline = Config.fromfile(config).test_dataloader.dataset.pipeline
+    resize = next(t for t in pipeline if t['type'] == 'Resize')
+    return min(resize['scale'])
+
+
+def detector_candidates(configs, deploy, short_side=None, cfg_options=None) -> list[Candidate]:
+    """Each config at its test scale (or ``short_side``) on a 4:3 image, plain and with the
+    fast path, next to torchvision's MobileNetV3 FPN model of that scale."""
+    from .complexity import detector_complexity
+    rows = []
+    peers = {}
+    for config in configs:
+        short = short_side or _test_short_side(config)
+        h, w = (short, short * 4 // 3)
+        name = config.rsplit('/', 1)[-1].removesuffix('.py')
+        model = mmdet_detector(config, False, cfg_options)
+        macs = detector_complexity(model, h, w)['flops']
+        peer = 'fasterrcnn_mobilenet_v3_large_320_fpn' if short <= 320 else \
+            'fasterrcnn_mobilenet_v3_large_fpn'
+        peers.setdefault(peer, (h, w))
+        rows.append(Candidate(name, 'plain', f'{h}x{w}', mmdet_predict_fn(model, h, w), macs, peer))
+        if deploy:
+            fast = mmdet_detector(config, True, cfg_options)
+            rows.append(Candidate(name, 'deploy', f'{h}x{w}', mmdet_predict_fn(fast, h, w), macs,
+                                  peer))
+    for peer, (h, w) in peers.items():
+        min_size, max_size = (320, 640) if '320' in peer else (600, 1000)
+        model = torchvision_detector(peer, min_size, max_size)
+        image = torch.rand(3, h, w)
+        rows.insert(0, Candidate(peer, 'torchvision', f'{h}x{w}', lambda m=model: m([image]),
+                                 None, None))
+    return rows
+
+
+def run(candidates_fn, threads_list, warmup, repeats, progress=print) -> list[dict]:
+    """Time the candidates at each thread count; rows with ratios and efficiency."""
+    results = []
+    for threads in threads_list:
+        torch.set_num_threads(threads)
+        progress(f'{threads} thread(s): measuring the dense matmul ceiling')
+        ceiling = matmul_macs_per_second(threads)
+        progress(f'  {ceiling / 1e9:.1f} G multiply-adds/s; building models')
+        torch.set_num_threads(threads)
+        candidates = candidates_fn()
+        progress(f'  timing {len(candidates)} candidates, {warmup} warm-up + {repeats} rounds')
+        time_interleaved(candidates, warmup, repeats, progress)
+        medians = {(c.name, c.input_desc): statistics.median(c.times) * 1e3 for c in candidates
+                   if c.variant in ('torchvision', 'plain')}
+        for c in candidates:
+            ref_ms = medians.get((c.reference, c.input_desc)) if c.reference else None
+            row = summarize(c, ceiling, ref_ms)
+            row.update(threads=threads, matmul_gflops_per_s=round(ceiling / 1e9, 1))
+            results.append(row)
+    return results
+
+
+def markdown_table(rows: list[dict]) -> str:
+    head = ('| model | variant | input | threads | median ms (p25-p75) | MFLOPs | GFLOP/s | '
+            '% of matmul | ratio to peer |')
+    lines = [head, '|' + '---|' * 9]
+    for r in rows:
+        ratio = f'{r["ratio"]:.2f} ({r["reference"]})' if r.get('ratio') is not None else ''
+        lines.append(
+            f'| {r["model"]} | {r["variant"]} | {r["input"]} | {r["threads"]} | '
+            f'{r["median_ms"]:.1f} ({r["p25_ms"]:.1f}-{r["p75_ms"]:.1f}) | '
+            f'{"" if r["mflops"] is None else r["mflops"]} | {r.get("gflops_per_s", "")} | '
+            f'{r.get("pct_of_matmul", "")} | {ratio} |')
+    return '\n'.join(lines)
+
+
+def training_throughput(config: str, batch: int, size: int, iters: int, threads: int,
+                        progress=print) -> dict:
+    """Training images/s of ``config``'s detector on random images (CPU, SGD steps)."""
+    from mmdet.registry import MODELS
+    from mmdet.testing import demo_mm_inputs
+    from mmengine.config import Config
+    torch.set_num_threads(threads)
+    cfg = Config.fromfile(config)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    num_classes = cfg.model.roi_head.bbox_head.num_classes
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+    times = []
+    for i in range(iters + 2):
+        data = demo_mm_inputs(batch_size=batch, image_shapes=[(3, size, size)] * batch,
+                              num_items=[4] * batch, num_classes=num_classes)
+        t = time.perf_counter()
+        data = model.data_preprocessor(data, True)
+        loss, _ = model.parse_losses(model.loss(data['inputs'], data['data_samples']))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if i >= 2:
+            times.append(time.perf_counter() - t)
+            progress(f'  iteration {i - 1}/{iters}: {times[-1]:.2f} s')
+    sec = statistics.median(times)
+    return dict(config=config, batch=batch, size=size, threads=threads,
+                seconds_per_iter=round(sec, 3), images_per_s=round(batch / sec, 2))

@@ -1,0 +1,54 @@
+import json
+
+import pytest
+
+import benchmark as bench_tool
+from shufflenet_det.analysis.benchmark import ABLATION_STEPS
+
+from ..configs.test_detector_configs import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def test_backbone_mode_reports_every_row_with_ratios_and_efficiency(tmp_path, capsys):
+    out_json, out_md = tmp_path / 'b.json', tmp_path / 'b.md'
+    bench_tool.main(['backbone', '--shufflenet', '0.5x_g3', '--peers', 'mobilenet_v2',
+                     '--sizes', '64x96', '--threads', '1', '--repeats', '3', '--warmup', '1',
+                     '--ablation', '--onnx', '--out-json', str(out_json), '--out-md', str(out_md)])
+    rows = json.loads(out_json.read_text())
+    variants = [(r['model'], r['variant']) for r in rows]
+    assert ('mobilenet_v2', 'torchvision') in variants and ('mobilenet_v2', 'onnxruntime') in variants
+    assert [v for m, v in variants if m == 'shufflenet_v1_0.5x_g3'] == \
+        ['plain', 'onnxruntime', *ABLATION_STEPS[1:]]
+    peer = next(r for r in rows if r['variant'] == 'torchvision')
+    assert peer['ratio'] == 1.0 and peer['input'] == '1x3x64x96' and peer['threads'] == 1
+    for r in rows:
+        assert r['p25_ms'] <= r['median_ms'] <= r['p75_ms']
+        assert r['mflops'] > 0 and 0 < r['pct_of_matmul'] and r['matmul_gflops_per_s'] > 0
+        assert r['ratio'] == pytest.approx(r['median_ms'] / peer['median_ms'], rel=0.01)
+    assert out_md.read_text().startswith('| model | variant | input | threads |')
+    assert '[benchmark] 1 thread(s): measuring the dense matmul ceiling' in capsys.readouterr().out
+
+
+def test_detector_mode_times_configs_next_to_torchvision(tmp_path):
+    out_json = tmp_path / 'd.json'
+    bench_tool.main(['detector', str(REPO / 'configs/faster_rcnn_shufflenet1x_300_coco.py'),
+                     '--deploy', '--threads', '1', '--repeats', '1', '--warmup', '0',
+                     '--out-json', str(out_json)])
+    rows = json.loads(out_json.read_text())
+    assert [(r['model'], r['variant']) for r in rows] == [
+        ('fasterrcnn_mobilenet_v3_large_320_fpn', 'torchvision'),
+        ('faster_rcnn_shufflenet1x_300_coco', 'plain'),
+        ('faster_rcnn_shufflenet1x_300_coco', 'deploy')]
+    assert rows[1]['input'] == '300x400' and rows[1]['mflops'] > 1000
+    assert rows[0]['input'] == '300x400'
+    assert rows[1]['reference'] == 'fasterrcnn_mobilenet_v3_large_320_fpn' and rows[1]['ratio'] > 0
+
+
+def test_training_throughput_mode(capsys):
+    bench_tool.main(['train', str(REPO / 'configs/faster_rcnn_shufflenet_demo.py'), '--batch', '2',
+                     '--size', '128', '--iters', '1', '--threads', '1'])
+    out = capsys.readouterr().out
+    assert '[benchmark]   iteration 1/1:' in out
+    result = json.loads(out[out.index('{'):])
+    assert result['images_per_s'] > 0 and result['batch'] == 2

@@ -1,0 +1,99 @@
+"""CPU speed of ShuffleNet V1 next to its peers, measured in one run.
+
+    # backbones (classifiers) at the paper's Table 8 sizes, with the fast-path ablation
+    python tools/benchmark.py backbone --shufflenet 1x_g3 2x_g3 0.5x_g3 --ablation --onnx \
+        --threads 1 2 --out-md bench.md --out-json bench.json
+    # detectors next to torchvision's Faster R-CNN MobileNetV3 FPN models
+    python tools/benchmark.py detector configs/faster_rcnn_shufflenet1x_fpn_coco.py --deploy
+    # training images/s of a config on CPU
+    python tools/benchmark.py train configs/faster_rcnn_shufflenet_demo.py --batch 8 --size 256
+
+Models are timed in interleaved rounds (each round runs every model once), so drift
+on a shared machine hits all rows alike; compare ratios within one run. Weights are
+random. Detectors run in eval mode with their test-time settings; with random
+weights NMS would keep an arbitrary number of proposals, so the RPN's NMS is lifted
+on both sides and each RoI head sees its configured count (300 here; 150 and 1000
+for torchvision's 320 and full-size models).
+"""
+import argparse
+import json
+import os
+import tempfile
+
+from mmengine.config import DictAction
+from mmengine.registry import init_default_scope
+
+import shufflenet_det  # noqa: F401
+from shufflenet_det.analysis import benchmark as bench
+
+
+def parse_sizes(values):
+    return [tuple(int(v) for v in s.lower().split('x')) for s in values]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest='mode', required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--threads', type=int, nargs='+', default=[1, 2])
+    common.add_argument('--warmup', type=int, default=3)
+    common.add_argument('--repeats', type=int, default=20)
+    common.add_argument('--out-json', help='write the rows as JSON')
+    common.add_argument('--out-md', help='write the Markdown table')
+    b = sub.add_parser('backbone', parents=[common], help='classifiers at Table 8 sizes')
+    b.add_argument('--shufflenet', nargs='+', default=['1x_g3', '2x_g3', '0.5x_g3'],
+                   help='WIDTHx_gGROUPS, e.g. 1x_g3 0.5x_g8')
+    b.add_argument('--peers', nargs='+', default=list(bench.BACKBONE_PEERS))
+    b.add_argument('--sizes', nargs='+', default=['224x224', '480x640', '720x1280'])
+    b.add_argument('--batch', type=int, default=1)
+    b.add_argument('--ablation', action='store_true', help='a row per fast-path step')
+    b.add_argument('--onnx', action='store_true', help='ONNX Runtime rows')
+    b.add_argument('--compile', action='store_true', help='a torch.compile row (slow to build)')
+    d = sub.add_parser('detector', parents=[common], help='detector configs vs torchvision')
+    d.add_argument('configs', nargs='+')
+    d.add_argument('--deploy', action='store_true', help='also time the fast path')
+    d.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override settings of every config, e.g. model.test_cfg.rpn.max_per_img=150')
+    d.add_argument('--short-side', type=int,
+                   help='input shorter side (default: the config\'s test scale); images are 4:3')
+    t = sub.add_parser('train', help='training images/s of a detector config')
+    t.add_argument('config')
+    t.add_argument('--batch', type=int, default=8)
+    t.add_argument('--size', type=int, default=256)
+    t.add_argument('--iters', type=int, default=10)
+    t.add_argument('--threads', type=int, default=2)
+    args = parser.parse_args(argv)
+    init_default_scope('mmdet')
+    say = lambda m: print(f'[benchmark] {m}', flush=True)  # noqa: E731
+
+    if args.mode == 'train':
+        result = bench.training_throughput(args.config, args.batch, args.size, args.iters,
+                                           args.threads, say)
+        print(json.dumps(result, indent=2))
+        return
+    with tempfile.TemporaryDirectory() as workdir:
+        if args.mode == 'backbone':
+            rows = []
+            for h, w in parse_sizes(args.sizes):
+                say(f'input {args.batch}x3x{h}x{w}')
+                rows += bench.run(lambda h=h, w=w: bench.backbone_candidates(
+                    args.shufflenet, args.peers, h, w, args.batch, args.ablation, args.onnx,
+                    args.compile, workdir), args.threads, args.warmup, args.repeats, say)
+        else:
+            rows = bench.run(lambda: bench.detector_candidates(
+                args.configs, args.deploy, args.short_side, args.cfg_options),
+                             args.threads, args.warmup, args.repeats, say)
+    table = bench.markdown_table(rows)
+    print(table)
+    for path, text in ((args.out_md, table + '\n'), (args.out_json, json.dumps(rows, indent=2))):
+        if path:
+            tmp = f'{path}.partial'
+            with open(tmp, 'w') as f:
+                f.write(text)
+            os.replace(tmp, path)
+            say(f'wrote {path}')
+
+
+if __name__ == '__main__':
+    main()
