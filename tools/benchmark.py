@@ -17,7 +17,6 @@ for torchvision's 320 and full-size models).
 """
 import argparse
 import json
-import os
 import tempfile
 
 from mmengine.config import DictAction
@@ -25,6 +24,7 @@ from mmengine.registry import init_default_scope
 
 import shufflenet_det  # noqa: F401
 from shufflenet_det.analysis import benchmark as bench
+from shufflenet_det.fileio import atomic_open
 
 
 def parse_sizes(values):
@@ -88,10 +88,8 @@ def main(argv=None) -> None:
     print(table)
     for path, text in ((args.out_md, table + '\n'), (args.out_json, json.dumps(rows, indent=2))):
         if path:
-            tmp = f'{path}.partial'
-            with open(tmp, 'w') as f:
+            with atomic_open(path) as f:
                 f.write(text)
-            os.replace(tmp, path)
             say(f'wrote {path}')
 
 

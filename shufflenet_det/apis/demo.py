@@ -10,6 +10,7 @@ from mmengine.runner import Runner
 
 from ..datasets.layout import check_dataset_paths
 from ..datasets.synthetic_shapes import generate_shapes_dataset
+from ..fileio import atomic_open
 
 
 def ensure_demo_data(cfg: Config, num_train: int, num_val: int,
@@ -71,6 +72,6 @@ def run_demo(config: str, work_dir: str, num_train: int = 400, num_val: int = 60
         train_and_eval_seconds=round(train_time, 1),
         total_seconds=round(time.perf_counter() - start, 1),
         detections_image=drawn, detections_drawn=n, checkpoint=checkpoint)
-    with open(osp.join(work_dir, 'summary.json'), 'w') as f:
+    with atomic_open(osp.join(work_dir, 'summary.json')) as f:
         json.dump(summary, f, indent=2)
     return summary

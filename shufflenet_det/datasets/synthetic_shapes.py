@@ -16,11 +16,12 @@ import math
 import os
 import os.path as osp
 import shutil
-import tempfile
 from typing import Callable, Optional
 
 import cv2
 import numpy as np
+
+from ..fileio import atomic_open
 
 CLASSES = ('circle', 'square', 'triangle', 'star', 'cross')
 MAX_HIDDEN = 0.4
@@ -143,10 +144,8 @@ def generate_split(root: str, split: str, num_images: int, image_size: int = 256
     coco = dict(images=images, annotations=annotations,
                 categories=[dict(id=k + 1, name=n) for k, n in enumerate(CLASSES)])
     ann_file = osp.join(root, 'annotations', f'instances_{split}.json')
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(ann_file), suffix='.json')
-    with os.fdopen(fd, 'w') as f:
+    with atomic_open(ann_file) as f:
         json.dump(coco, f)
-    os.replace(tmp, ann_file)
     return ann_file
 
 

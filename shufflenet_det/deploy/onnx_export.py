@@ -5,14 +5,13 @@ mmcv's NMS and RoIAlign, whose ONNX export lives in MMDeploy (a separate, heavy
 toolchain with its own custom-op library for ONNX Runtime); this project does not
 pull that in.
 """
-import os
-import os.path as osp
-import tempfile
 from typing import Optional
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..fileio import atomic_path
 
 
 class _Outputs(nn.Module):
@@ -39,17 +38,9 @@ def export_onnx(model: nn.Module, path: str, input_shape: tuple[int, int, int, i
         n_out = len(model(example))
     names = [f'output{i}' for i in range(n_out)]
     axes = {name: {0: 'batch'} for name in ['input', *names]} if dynamic_batch else None
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.onnx', dir=out_dir)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.onnx.export(model, (example, ), tmp, input_names=['input'], output_names=names,
                           dynamic_axes=axes, opset_version=opset, dynamo=False)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
     return names
 
 
