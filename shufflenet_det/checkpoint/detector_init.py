@@ -72,14 +72,18 @@ class ShuffleNetPretrainedInit:
         missing_ok (bool): If the local file does not exist, log a warning and
             leave the detector to its default initialisation. Default: False.
         map_location (str): Where to load tensors. Default: 'cpu'.
+        strict (bool): Refuse a file whose tensors do not match the backbone (and
+            C4 head) exactly. False loads the matching tensors only and lists the
+            rest in a warning, for users who mean a partial load. Default: True.
     """
 
     def __init__(self, checkpoint: str, prefix: str = 'backbone.', missing_ok: bool = False,
-                 map_location: str = 'cpu') -> None:
+                 map_location: str = 'cpu', strict: bool = True) -> None:
         self.checkpoint = checkpoint
         self.prefix = prefix
         self.missing_ok = missing_ok
         self.map_location = map_location
+        self.strict = strict
 
     def __call__(self, detector: nn.Module) -> None:
         from ..models.roi_heads import ShuffleNetV1SharedHead
@@ -101,11 +105,11 @@ class ShuffleNetPretrainedInit:
             parts[f'layers.{backbone.num_stages}.'] = shared_head.stage4
         if 'input_convention' in meta:
             check_input_convention(meta['input_convention'], detector.data_preprocessor, where)
-        load_parts(parts, state, where)
+        loaded = load_parts(parts, state, where, strict=self.strict)
         for module in (backbone, shared_head if len(parts) > 1 else None):
             if module is not None:
                 module._is_init = True
-        print_log(f'loaded {len(state)} tensors from {where} into '
+        print_log(f'loaded {loaded} tensors from {where} into '
                   + ' and '.join(('backbone', 'roi_head.shared_head')[:len(parts)]),
                   logger='current')
 

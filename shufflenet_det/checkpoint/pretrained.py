@@ -16,6 +16,8 @@ from mmengine.model.weight_init import PretrainedInit
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
+from .io import load_checkpoint_file
+
 _SHOWN_KEYS = 8
 
 
@@ -35,13 +37,20 @@ def read_checkpoint(path: str, map_location: str = 'cpu') -> tuple[dict, dict]:
 
     Accepts a bare state dict or a dict holding one under ``state_dict``.
 
+    Local files are read by :func:`~shufflenet_det.checkpoint.io.load_checkpoint_file`
+    (safe loading, errors naming the file); URLs and ``open-mmlab://``-style
+    paths by MMEngine's loader.
+
     Raises:
         FileNotFoundError: ``path`` is a local path that does not exist.
+        CheckpointFileError: the file is truncated, corrupt, not a checkpoint, or
+            holds objects that safe loading refuses.
         ValueError: the file holds no state dict.
     """
-    if not checkpoint_exists(path):
-        raise FileNotFoundError(f'checkpoint file not found: {path}')
-    ckpt = _load_checkpoint(path, map_location=map_location)
+    if '://' in str(path):
+        ckpt = _load_checkpoint(path, map_location=map_location)
+    else:
+        ckpt = load_checkpoint_file(path, map_location)
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, Mapping) else None
     if not isinstance(state, Mapping) or not all(
             isinstance(v, torch.Tensor) for v in state.values()):
@@ -80,7 +89,7 @@ def _listing(keys: list[str]) -> str:
 
 
 def load_parts(parts: Mapping[str, nn.Module], state: Mapping[str, torch.Tensor],
-               source: str) -> None:
+               source: str, strict: bool = True) -> int:
     """Load one state dict into several modules, checked together before anything is copied.
 
     Each key goes to the part with the longest matching key prefix (``''`` takes the
@@ -91,10 +100,16 @@ def load_parts(parts: Mapping[str, nn.Module], state: Mapping[str, torch.Tensor]
         parts (Mapping[str, nn.Module]): Key prefix -> module.
         state (Mapping[str, Tensor]): The weights.
         source (str): Where ``state`` came from, for the error message.
+        strict (bool): If False, load the tensors whose names and shapes match,
+            and log what does not match as a warning instead of raising. For
+            users who mean a partial load. Default: True.
+
+    Returns:
+        int: The number of tensors loaded.
 
     Raises:
-        RuntimeError: listing missing keys, unused keys and shape mismatches;
-            no module is modified.
+        RuntimeError: (``strict=True``) listing missing keys, unused keys and
+            shape mismatches; no module is modified.
     """
     prefixes = sorted(parts, key=len, reverse=True)
     routed = {p: {} for p in prefixes}
@@ -117,12 +132,23 @@ def load_parts(parts: Mapping[str, nn.Module], state: Mapping[str, torch.Tensor]
     problems = [f'{len(keys)} {what}: {_listing(keys)}'
                 for what, keys in (('missing keys', missing), ('unexpected keys', sorted(unused)),
                                    ('shape mismatches', mismatched)) if keys]
-    if problems:
-        names = ' + '.join(type(m).__name__ for m in parts.values())
+    names = ' + '.join(type(m).__name__ for m in parts.values())
+    if problems and strict:
         raise RuntimeError(f'{source} does not match {names}; nothing was loaded. '
-                           + '; '.join(problems))
+                           + '; '.join(problems) + '. Pass strict=False in the init_cfg '
+                           'to load only the matching tensors.')
+    loaded = 0
     for prefix, module in parts.items():
-        module.load_state_dict(routed[prefix], strict=True)
+        own = module.state_dict()
+        matching = {k: v for k, v in routed[prefix].items()
+                    if k in own and own[k].shape == v.shape}
+        module.load_state_dict(matching, strict=not problems)
+        loaded += len(matching)
+    if problems:
+        print_log(f'partial load (strict=False) of {source} into {names}: loaded {loaded} '
+                  'tensors; the rest keep their initialisation. ' + '; '.join(problems),
+                  logger='current', level=30)
+    return loaded
 
 
 def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
@@ -139,7 +165,9 @@ def init_from_pretrained(module: nn.Module, init_cfg: Mapping, logger: str = 'cu
     """Initialise ``module`` from ``dict(type='Pretrained', checkpoint, prefix=None)`` strictly.
 
     With ``missing_ok=True`` in ``init_cfg``, a local checkpoint that does not
-    exist is reported as a warning and nothing is loaded.
+    exist is reported as a warning and nothing is loaded. With ``strict=False``,
+    only the tensors whose names and shapes match are loaded, and the rest is
+    listed in a warning.
 
     Returns:
         bool: True if weights were loaded, False if the file was missing and
@@ -155,7 +183,6 @@ def init_from_pretrained(module: nn.Module, init_cfg: Mapping, logger: str = 'cu
         return False
     state = load_state_dict_from(path, prefix, init_cfg.get('map_location', 'cpu'))
     where = f'{path}' + (f' (prefix {prefix!r})' if prefix else '')
-    load_strict(module, state, where)
-    print_log(f'{type(module).__name__}: loaded {len(state)} tensors from {where}',
-              logger=logger)
+    loaded = load_parts({'': module}, state, where, strict=init_cfg.get('strict', True))
+    print_log(f'{type(module).__name__}: loaded {loaded} tensors from {where}', logger=logger)
     return True

@@ -1,7 +1,10 @@
+import argparse
+
 import pytest
 import torch
 
-from shufflenet_det.checkpoint.pretrained import load_state_dict_from
+from shufflenet_det.checkpoint import CheckpointFileError, UnsafeCheckpointError
+from shufflenet_det.checkpoint.pretrained import load_state_dict_from, read_checkpoint
 from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1
 
 BN = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
@@ -56,7 +59,8 @@ def test_a_missing_key_is_an_error_and_nothing_is_loaded(tmp_path):
                                           prefix='backbone.'))
     before = {k: v.clone() for k, v in backbone.state_dict().items()}
     with pytest.raises(RuntimeError, match=r'nothing was loaded\. 1 missing keys: '
-                                           r'layers\.1\.3\.g_conv_1x1_expand\.bn\.weight$'):
+                                           r'layers\.1\.3\.g_conv_1x1_expand\.bn\.weight\. '
+                                           r'Pass strict=False'):
         backbone.init_weights()
     assert all(torch.equal(v, before[k]) for k, v in backbone.state_dict().items())
 
@@ -97,3 +101,54 @@ def test_missing_ok_falls_back_to_scratch_with_a_warning(tmp_path, mmlog):
     assert 'not_downloaded.pth not found; training from scratch' in mmlog.text
     # The official-code initialisation was applied.
     assert backbone.conv1.conv.weight.std().item() == pytest.approx(0.01, rel=0.15)
+
+
+def test_strict_false_loads_the_matching_tensors_and_lists_the_rest(tmp_path, mmlog):
+    source = _random_classifier()
+    state = source.state_dict()
+    del state['backbone.layers.1.3.g_conv_1x1_expand.bn.weight']
+    state['backbone.extra.weight'] = torch.ones(2)
+    path = tmp_path / 'partial.pth'
+    torch.save(state, path)
+    backbone = ShuffleNetV1(init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                                          prefix='backbone.', strict=False))
+    before = backbone.layers[1][3].g_conv_1x1_expand.bn.weight.clone()
+    backbone.init_weights()
+    own = backbone.state_dict()
+    assert torch.equal(own['conv1.conv.weight'], state['backbone.conv1.conv.weight'])
+    assert torch.equal(own['layers.1.3.g_conv_1x1_expand.bn.weight'], before)
+    assert f'partial load (strict=False) of {path}' in mmlog.text
+    assert '1 missing keys: layers.1.3.g_conv_1x1_expand.bn.weight' in mmlog.text
+    assert '1 unexpected keys: extra.weight' in mmlog.text
+    assert f'loaded {len(own) - 1} tensors' in mmlog.text
+
+
+def _write_bad_files(tmp_path):
+    good = tmp_path / 'good.pth'
+    torch.save({'state_dict': {'w': torch.ones(4096)}}, good)
+    data = good.read_bytes()
+    (tmp_path / 'truncated.pth').write_bytes(data[:len(data) // 2])
+    (tmp_path / 'notes.pth').write_text('these are my notes, not a checkpoint\n')
+    (tmp_path / 'empty.pth').write_bytes(b'')
+    (tmp_path / 'folder.pth').mkdir()
+    torch.save({'state_dict': {'w': torch.ones(1)}, 'args': argparse.Namespace(lr=1)},
+               tmp_path / 'pickled_object.pth')
+
+
+@pytest.mark.parametrize('name,error,message', [
+    ('missing.pth', FileNotFoundError, r'checkpoint file not found: \S*missing\.pth'),
+    ('truncated.pth', CheckpointFileError,
+     r'truncated\.pth \(\d+ bytes\) is truncated or corrupt: '),
+    ('notes.pth', CheckpointFileError, r'notes\.pth \(\d+ bytes\) is not a PyTorch checkpoint'),
+    ('empty.pth', CheckpointFileError, r'empty\.pth is empty \(0 bytes\)'),
+    ('folder.pth', CheckpointFileError, r'folder\.pth is a directory'),
+    ('pickled_object.pth', UnsafeCheckpointError,
+     r'pickled_object\.pth was refused: it contains an object of type argparse\.Namespace'),
+])
+def test_unreadable_checkpoints_are_named_with_the_reason(tmp_path, name, error, message):
+    _write_bad_files(tmp_path)
+    with pytest.raises(error, match=message):
+        read_checkpoint(str(tmp_path / name))
+    backbone = ShuffleNetV1(init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / name)))
+    with pytest.raises(error, match=message):
+        backbone.init_weights()

@@ -237,6 +237,10 @@ def test_default_initialisation_follows_the_official_code():
     (dict(num_stages=0), r'num_stages must be one of \(1, 2, 3\), got 0'),
     (dict(frozen_stages=4), r'frozen_stages must be one of \(-1, 0, 1, 2, 3\).*got 4'),
     (dict(frozen_stages=-2), r'got -2'),
+    # The rows of the reliability issue's table of bad inputs.
+    (dict(widen_factor=0), r'widen_factor must be one of \(0.25, 0.5, 1.0, 1.5, 2.0\), got 0'),
+    (dict(out_indices=(4, )), r'out_indices must be .* from \(0, 1, 2, 3\) .*got \(4,\)'),
+    (dict(frozen_stages=9), r'frozen_stages must be one of \(-1, 0, 1, 2, 3\).*got 9'),
 ])
 def test_bad_arguments_name_the_value_and_the_allowed_ones(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -285,7 +285,9 @@ class ShuffleNetV1(BaseModule):
             does. ``dict(type='Pretrained', checkpoint=PATH, prefix='backbone.')``
             loads a checkpoint strictly: a missing or unexpected key is an error.
             Add ``missing_ok=True`` to fall back, with a logged warning, to the
-            default initialisation when PATH does not exist. Default: None.
+            default initialisation when PATH does not exist, or ``strict=False``
+            to load only the tensors whose names and shapes match (the rest are
+            listed in a warning). Default: None.
 
     Attributes:
         stage_channels (tuple[int]): Channels of (stem, Stage 2, 3, 4).
