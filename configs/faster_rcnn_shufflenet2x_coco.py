@@ -43,3 +43,6 @@ model = dict(
 # 1x schedule: 12 epochs, lr 0.02 for 16 images (8 GPUs x 2), decayed 10x after epochs 8
 # and 11 (mmdet's schedule_1x). --auto-scale-lr scales the lr to other batch sizes.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# Atomic checkpoints with generator states, so --resume repeats the run (README, Resuming).
+default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))

@@ -34,3 +34,6 @@ model = dict(
 
 # 1x schedule: 12 epochs, lr 0.02 for 16 images; --auto-scale-lr rescales it.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# Atomic checkpoints with generator states, so --resume repeats the run (README, Resuming).
+default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))

@@ -13,7 +13,6 @@ import json
 import os
 import os.path as osp
 import sys
-import tempfile
 
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
@@ -23,7 +22,10 @@ from mmengine.runner import Runner
 
 import shufflenet_det  # noqa: F401  (registers modules; safe checkpoint loading)
 from shufflenet_det.apis import prepare_config
+from shufflenet_det.checkpoint import load_checkpoint_file
 from shufflenet_det.datasets import DatasetLayoutError, check_dataset_paths
+from shufflenet_det.engine import setup_cpu_distributed
+from shufflenet_det.fileio import atomic_open
 
 
 def parse_args(argv=None):
@@ -56,19 +58,20 @@ def _dump_metric(model, out_file: str):
 
 
 def _write_json_atomically(obj, path: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix='.metrics.', suffix='.json', dir=osp.dirname(path) or '.')
-    with os.fdopen(fd, 'w') as f:
+    with atomic_open(path) as f:
         json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not osp.isfile(args.checkpoint):
-        print(f'error: checkpoint not found: {args.checkpoint}', file=sys.stderr)
+    try:
+        load_checkpoint_file(args.checkpoint)  # a bad file fails here, with its name
+        cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.data_root,
+                             args.launcher)
+        setup_cpu_distributed(cfg)
+    except (OSError, ValueError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
         return 2
-    cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.data_root,
-                         args.launcher)
     # The Runner's own load_from is not strict; the checkpoint is loaded below with
     # strict=True, so that a mismatched file fails instead of evaluating a partial model.
     cfg.load_from = None

@@ -4,19 +4,23 @@
                           [--auto-scale-lr] [--data-root DIR] [--cfg-options K=V ...]
                           [--launcher {none,pytorch,slurm,mpi}]
 
-Several GPUs or nodes: tools/dist_train.sh CONFIG GPUS (torchrun, PyTorch DDP).
+Several GPUs or nodes: tools/dist_train.sh CONFIG GPUS (torchrun, PyTorch DDP). Without
+CUDA, the same command runs that many CPU processes with the gloo backend.
 """
 import argparse
 import os
+import os.path as osp
 import sys
 
 from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
 import shufflenet_det  # noqa: F401  (registers modules; safe checkpoint loading for --resume)
 from shufflenet_det.apis import prepare_config
+from shufflenet_det.checkpoint import load_checkpoint_file
 from shufflenet_det.datasets import DatasetLayoutError, check_dataset_paths
+from shufflenet_det.engine import setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -42,10 +46,21 @@ def parse_args(argv=None):
     return args
 
 
+def _resume_source(cfg) -> str | None:
+    """The checkpoint a resumed run will read (``None``: nothing to resume from)."""
+    if cfg.load_from:
+        return cfg.load_from
+    return find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.data_root,
-                         args.launcher)
+    try:
+        cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.data_root,
+                             args.launcher)
+    except ValueError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -61,7 +76,12 @@ def main(argv=None) -> int:
         cfg.resume, cfg.load_from = True, args.resume
     try:
         check_dataset_paths(cfg)
-    except DatasetLayoutError as exc:
+        if cfg.get('resume') and (source := _resume_source(cfg)) and '://' not in source:
+            # Read once up front: a truncated or unsafe file fails here with its name,
+            # not in the middle of the Runner's setup.
+            load_checkpoint_file(source)
+        setup_cpu_distributed(cfg)
+    except (DatasetLayoutError, OSError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)

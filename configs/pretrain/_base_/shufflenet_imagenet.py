@@ -70,7 +70,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000, max_keep_ckpts=3),
+    # Atomic checkpoints with generator states (shufflenet_det.engine.checkpointing).
+    checkpoint=dict(type='ResumableCheckpointHook', by_epoch=False, interval=10000,
+                    max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 env_cfg = dict(cudnn_benchmark=True, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))

@@ -1,0 +1,138 @@
+"""Checkpoints that are never half-written and resume to the same weights.
+
+MMEngine's ``CheckpointHook`` has three gaps for long runs:
+
+1. It writes ``epoch_N.pth`` in place, so a kill during the write leaves a
+   truncated file under the final name.
+2. With ``max_keep_ckpts`` it deletes the oldest checkpoint *before* writing the
+   new one: a kill in between leaves ``last_checkpoint`` naming a deleted file.
+3. Checkpoints hold no random-number state, and validation draws from the same
+   generators as training, so a resumed run samples different RoIs and
+   augmentations than the uninterrupted run from the same seed.
+
+:class:`ResumableCheckpointHook` closes them: the checkpoint is written under a
+hidden ``.partial`` name and renamed into place, ``last_checkpoint`` is replaced
+atomically, outdated checkpoints are deleted only afterwards, every rank's
+Python, NumPy, torch (and CUDA) generator states travel in the checkpoint's
+message hub, and validation runs on a saved-and-restored generator state.
+
+Bit-exact resumption also needs the data order and augmentation to be
+reproducible from that state: ``num_workers=0`` or ``persistent_workers=False``
+(persistent workers keep their own generators across epochs, which a new
+process cannot rebuild).
+"""
+import glob
+import os
+import os.path as osp
+import random
+from typing import Optional
+
+import numpy as np
+import torch
+from mmdet.registry import HOOKS
+from mmengine.dist import all_gather_object, get_dist_info, is_distributed, is_main_process
+from mmengine.hooks import CheckpointHook
+
+from ..fileio import PARTIAL_SUFFIX, atomic_open
+
+RNG_STATES_KEY = 'shufflenet_det_rng_states'
+
+
+def capture_rng_state() -> dict:
+    """This process's Python, NumPy, torch and CUDA generator states, as plain data.
+
+    NumPy's key becomes an int64 tensor so that the state loads with
+    ``torch.load(weights_only=True)``.
+    """
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    state = dict(python=random.getstate(),
+                 numpy=(kind, torch.from_numpy(key.astype(np.int64)), pos, has_gauss, gauss),
+                 torch=torch.get_rng_state())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    version, internal, gauss_next = state['python']
+    random.setstate((version, tuple(internal), gauss_next))
+    kind, key, pos, has_gauss, gauss = state['numpy']
+    np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state['torch'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+@HOOKS.register_module()
+class ResumableCheckpointHook(CheckpointHook):
+    """``CheckpointHook`` with atomic files and generator states for exact resumption.
+
+    Takes every argument of MMEngine's ``CheckpointHook``. Local ``out_dir``\\ s
+    get the atomic write and delete-after-write order; remote ones (a
+    ``backend_args`` backend or a URL) keep MMEngine's behaviour for the files,
+    and the generator states are saved either way.
+    """
+
+    def _is_local(self) -> bool:
+        return self.backend_args is None and self.file_client_args is None \
+            and '://' not in str(self.out_dir)
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if is_main_process() and self._is_local():
+            for stale in glob.glob(osp.join(glob.escape(self.out_dir), f'.*{PARTIAL_SUFFIX}*')):
+                os.remove(stale)  # left by a run killed mid-write; never a complete file
+        states = runner.message_hub.get_info(RNG_STATES_KEY)
+        if states is not None:  # only a resumed run's message hub holds them
+            rank, world_size = get_dist_info()
+            if len(states) == world_size:
+                restore_rng_state(states[rank])
+                runner.logger.info('restored the random generator states of the checkpoint')
+            else:
+                runner.logger.warning(
+                    f'the checkpoint holds generator states for {len(states)} processes but '
+                    f'this run has {world_size}; continuing from fresh seeds, so the resumed '
+                    'run will not repeat the original one exactly')
+
+    def before_val(self, runner) -> None:
+        self._state_before_val = capture_rng_state()
+
+    def after_val(self, runner) -> None:
+        state = getattr(self, '_state_before_val', None)
+        if state is not None:  # validation must not shift what training draws next
+            restore_rng_state(state)
+            self._state_before_val = None
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        local_state = capture_rng_state()
+        states = all_gather_object(local_state) if is_distributed() else [local_state]
+        runner.message_hub.update_info(RNG_STATES_KEY, states)
+        if not self._is_local():
+            super()._save_checkpoint_with_step(runner, step, meta)
+            return
+
+        outdated: Optional[int] = None
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
+                                            and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                outdated = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+
+        filename = self.filename_tmpl.format(step)
+        self.last_ckpt = osp.join(self.out_dir, filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        partial = f'.{filename}{PARTIAL_SUFFIX}'
+        runner.save_checkpoint(self.out_dir, partial, save_optimizer=self.save_optimizer,
+                               save_param_scheduler=self.save_param_scheduler, meta=meta,
+                               by_epoch=self.by_epoch, **self.args)
+        if not is_main_process():
+            return
+        os.replace(osp.join(self.out_dir, partial), self.last_ckpt)
+        with atomic_open(osp.join(runner.work_dir, 'last_checkpoint')) as f:
+            f.write(self.last_ckpt)
+        if outdated is not None:
+            old = osp.join(self.out_dir, self.filename_tmpl.format(outdated))
+            if osp.isfile(old):
+                os.remove(old)

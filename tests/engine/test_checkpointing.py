@@ -1,0 +1,88 @@
+"""ResumableCheckpointHook and NonFiniteLossHook inside a real MMEngine Runner (toy model)."""
+import random
+import uuid
+
+import numpy as np
+import pytest
+import torch
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch import nn
+
+from shufflenet_det.engine import capture_rng_state, restore_rng_state
+
+
+class ToyModel(BaseModel):
+    """y = w * x; the loss turns NaN at the iteration whose input is 3 (``nan_at``)."""
+
+    def __init__(self, nan_at=None):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(4))
+        self.nan_at = nan_at
+
+    def forward(self, x, mode='loss'):  # one sample per batch: x has shape (4,)
+        loss = (self.w * x).pow(2).mean() * 1e-3
+        if self.nan_at is not None and int(x[0]) == self.nan_at:
+            loss = loss * float('nan')
+        return dict(loss=loss)
+
+
+def _runner(work_dir, nan_at=None, max_iters=6, resume=False):
+    data = [torch.full((4, ), float(i)) for i in range(1, 7)]
+    return Runner(
+        model=ToyModel(nan_at), work_dir=str(work_dir),
+        train_dataloader=dict(dataset=data, sampler=dict(type='DefaultSampler', shuffle=False),
+                              collate_fn=dict(type='pseudo_collate'), batch_size=1,
+                              num_workers=0),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(checkpoint=dict(type='ResumableCheckpointHook', by_epoch=False,
+                                           interval=1, max_keep_ckpts=1)),
+        custom_hooks=[dict(type='NonFiniteLossHook')],
+        default_scope='mmdet', resume=resume, randomness=dict(seed=0),
+        experiment_name=f'toy-{uuid.uuid4().hex}')  # Runner seeds `random`
+
+
+def test_a_nan_loss_stops_training_before_a_nan_checkpoint_is_written(tmp_path):
+    runner = _runner(tmp_path, nan_at=3)
+    with pytest.raises(RuntimeError, match=r'loss became nan at epoch 1, iteration 3 .*'
+                                           r'Lower the learning rate'):
+        runner.train()
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']
+    assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_2.pth')
+    state = torch.load(tmp_path / 'iter_2.pth', weights_only=True)['state_dict']
+    assert torch.isfinite(state['w']).all()
+
+
+def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint_usable(tmp_path, monkeypatch):
+    runner = _runner(tmp_path, max_iters=6)
+    save = runner.save_checkpoint
+
+    def save_then_die(out_dir, filename, **kwargs):
+        save(out_dir, filename, **kwargs)
+        if 'iter_4' in filename:  # the file is on disk under its temporary name; then a kill
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, 'save_checkpoint', save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        runner.train()
+    # max_keep_ckpts=1, yet iter_3 survives: outdated files go only after the new one is in place.
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_3.pth']
+    assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_3.pth')
+    assert (tmp_path / '.iter_4.pth.partial').exists()
+
+    resumed = _runner(tmp_path, max_iters=6, resume=True)
+    resumed.train()
+    assert not list(tmp_path.glob('.*partial*'))
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_6.pth']
+
+
+def test_generator_states_round_trip_through_safe_loading(tmp_path):
+    torch.manual_seed(1), np.random.seed(1), random.seed(1)
+    state = capture_rng_state()
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.save(state, tmp_path / 'rng.pth')
+    torch.manual_seed(7), np.random.seed(7), random.seed(7)
+    restore_rng_state(torch.load(tmp_path / 'rng.pth', weights_only=True))
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]

@@ -1,0 +1,119 @@
+"""Kill-and-resume equality, atomic checkpoints, and 2-process CPU training, through the tools."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from shufflenet_det.datasets.synthetic_shapes import generate_shapes_dataset
+
+from ..configs.test_detector_configs import REPO
+from .test_end_to_end import CONFIG, SMALL, run
+
+pytestmark = pytest.mark.slow
+MAX_EPOCHS = 3
+# 12 images in batches of 4: 3 iterations per epoch. Every epoch is checkpointed and only the
+# newest kept (the delete-after-write path); validation after epoch 2 must not shift the
+# training's random draws; deterministic kernels for a bit-exact comparison.
+EXACT = [*SMALL, f'train_cfg.max_epochs={MAX_EPOCHS}', 'train_cfg.val_interval=2',
+         'default_hooks.checkpoint.max_keep_ckpts=1', 'randomness.seed=0',
+         'randomness.deterministic=True']
+
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory):
+    root = tmp_path_factory.mktemp('shapes')
+    generate_shapes_dataset(str(root), num_train=12, num_val=4, image_size=128)
+    return root
+
+
+def _train_cmd(work, shapes, *extra):
+    return [sys.executable, 'tools/train.py', CONFIG, '--work-dir', str(work), '--data-root',
+            str(shapes), *extra, '--cfg-options', *EXACT]
+
+
+def _weights(path):
+    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+
+
+def test_killed_and_resumed_run_ends_with_the_uninterrupted_weights(shapes, tmp_path):
+    straight, killed = tmp_path / 'straight', tmp_path / 'killed'
+    run(*_train_cmd(straight, shapes)[1:])
+
+    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='2')
+    proc = subprocess.Popen(_train_cmd(killed, shapes), cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = killed / 'last_checkpoint'
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=60) == -signal.SIGKILL, 'training ended before it was killed'
+    interrupted_at = marker.read_text()
+    assert not interrupted_at.endswith(f'epoch_{MAX_EPOCHS}.pth')
+
+    resumed = run(*_train_cmd(killed, shapes, '--resume')[1:])
+    log = resumed.stdout + resumed.stderr
+    assert 'restored the random generator states of the checkpoint' in log
+    assert 'resumed epoch:' in log
+
+    final, reference = _weights(killed / f'epoch_{MAX_EPOCHS}.pth'), \
+        _weights(straight / f'epoch_{MAX_EPOCHS}.pth')
+    assert final.keys() == reference.keys()
+    worst = max((final[k].double() - reference[k].double()).abs().max().item()
+                for k in final if final[k].is_floating_point())
+    print(f'largest difference, resumed vs uninterrupted weights: {worst:.3g}')
+    assert worst <= 1e-6, f'resumed weights differ by {worst}'
+    # The newest checkpoint only (max_keep_ckpts=1), and no partial files left behind.
+    assert sorted(p.name for p in killed.glob('*.pth')) == [f'epoch_{MAX_EPOCHS}.pth']
+    assert not list(killed.glob('.*partial*'))
+
+
+def test_resume_refuses_a_checkpoint_with_a_pickled_object(shapes, tmp_path):
+    import argparse
+    bad = tmp_path / 'bad.pth'
+    torch.save({'state_dict': {}, 'meta': {'epoch': 1, 'iter': 4},
+                'message_hub': argparse.Namespace()}, bad)
+    proc = run(*_train_cmd(tmp_path / 'work', shapes, '--resume', str(bad))[1:], check=False)
+    assert proc.returncode == 2
+    assert f'{bad} was refused: it contains an object of type argparse.Namespace' in proc.stderr
+
+
+def test_resume_names_a_truncated_checkpoint(shapes, tmp_path):
+    good = tmp_path / 'good.pth'
+    torch.save({'state_dict': {'w': torch.ones(10000)}}, good)
+    cut = tmp_path / 'cut.pth'
+    cut.write_bytes(good.read_bytes()[:20000])
+    proc = run(*_train_cmd(tmp_path / 'work', shapes, '--resume', str(cut))[1:], check=False)
+    assert proc.returncode == 2 and f'{cut} (20000 bytes) is truncated or corrupt' in proc.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_dist_train_runs_two_cpu_processes_with_gloo(shapes, tmp_path):
+    work = tmp_path / 'dist'
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()), CUDA_VISIBLE_DEVICES='',
+               PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        ['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(work), '--data-root',
+         str(shapes), '--cfg-options', *SMALL, 'train_cfg.max_epochs=1',
+         'train_cfg.val_interval=1'],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert 'Distributed training: True' in log
+    # 12 images, 4 per process per iteration, 2 processes: 2 iterations in the epoch.
+    assert 'Epoch(train) [1][2/2]' in log and 'Epoch(train) [1][3/' not in log
+    assert 'coco/bbox_mAP' in log
+    assert sorted(p.name for p in work.glob('*.pth')) == ['epoch_1.pth']
+    state = _weights(work / 'epoch_1.pth')
+    assert not any(k.startswith('module.') for k in state)
+    assert all(v.isfinite().all() for v in state.values() if v.is_floating_point())
