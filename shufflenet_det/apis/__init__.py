@@ -1,3 +1,3 @@
-from .runner_config import prepare_config
+from .runner_config import check_neck_in_channels, prepare_config
 
-__all__ = ['prepare_config']
+__all__ = ['check_neck_in_channels', 'prepare_config']

@@ -1,10 +1,46 @@
 """Config handling shared by ``tools/train.py`` and ``tools/test.py``."""
+import copy
 import os.path as osp
+from collections.abc import Mapping
 from typing import Optional
 
 from mmengine.config import Config
 
 from ..datasets.layout import set_data_root
+
+
+def check_neck_in_channels(model_cfg: Mapping) -> None:
+    """Raise if ``model.neck.in_channels`` differ from what the backbone returns.
+
+    Otherwise the mismatch surfaces only in the first forward pass, as a
+    convolution shape error deep inside the neck. The backbone is built without
+    its weights' initialisation to read its ``out_channels``; backbones that do
+    not publish ``out_channels`` (most of MMDetection's) are not checked.
+
+    Raises:
+        ValueError: naming both channel lists.
+    """
+    from mmdet.registry import MODELS
+
+    backbone_cfg, neck_cfg = model_cfg.get('backbone'), model_cfg.get('neck')
+    if not backbone_cfg or not neck_cfg:
+        return
+    neck_cfg = neck_cfg[0] if isinstance(neck_cfg, (list, tuple)) else neck_cfg
+    in_channels = neck_cfg.get('in_channels')
+    if not isinstance(in_channels, (list, tuple)):
+        return
+    backbone_cfg = copy.deepcopy(dict(backbone_cfg))
+    backbone_cfg.pop('init_cfg', None)
+    out_channels = getattr(MODELS.build(backbone_cfg), 'out_channels', None)
+    if out_channels is None or list(in_channels) == list(out_channels):
+        return
+    settings = ', '.join(f'{k}={backbone_cfg[k]}' for k in
+                         ('groups', 'widen_factor', 'out_indices') if k in backbone_cfg)
+    raise ValueError(
+        f'model.neck ({neck_cfg.get("type")}) in_channels={list(in_channels)} do not match '
+        f'the backbone\'s out_channels={list(out_channels)} ({backbone_cfg["type"]} '
+        f'{settings}). Derive the neck\'s in_channels from the backbone, e.g. with '
+        'shufflenet_v1_channels(groups, widen_factor) as the configs in configs/ do.')
 
 
 def prepare_config(config: str,
@@ -16,7 +52,11 @@ def prepare_config(config: str,
 
     The work directory is, in order of preference: ``work_dir``, the config's
     ``work_dir``, ``./work_dirs/<config name>``. ``data_root`` is applied after
-    ``cfg_options``, so it wins over a root set there.
+    ``cfg_options``, so it wins over a root set there. The model's backbone and
+    neck are checked to fit together (:func:`check_neck_in_channels`).
+
+    Raises:
+        ValueError: the neck does not fit the backbone.
     """
     cfg = Config.fromfile(config)
     cfg.launcher = launcher
@@ -28,4 +68,6 @@ def prepare_config(config: str,
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
     if data_root is not None:
         set_data_root(cfg, data_root)
+    if 'model' in cfg:
+        check_neck_in_channels(cfg.model)
     return cfg
