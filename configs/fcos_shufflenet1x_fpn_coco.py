@@ -13,3 +13,11 @@ model = dict(
         _delete_=True, type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
         out_indices=(1, 2, 3), frozen_stages=0, norm_eval=True),
     neck=dict(in_channels=[stage2, stage3, stage4], start_level=0))
+
+# Annotation files checked on load, degenerate boxes counted (shufflenet_det.datasets.coco).
+train_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+test_dataloader = val_dataloader
+
+# Atomic checkpoints with generator states, so --resume repeats the run (README, Resuming).
+default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))

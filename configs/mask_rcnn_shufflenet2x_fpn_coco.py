@@ -18,3 +18,11 @@ model = dict(
     roi_head=dict(
         bbox_roi_extractor=dict(featmap_strides=[8, 16, 32, 64]),
         mask_roi_extractor=dict(featmap_strides=[8, 16, 32, 64])))
+
+# Annotation files checked on load, degenerate boxes counted (shufflenet_det.datasets.coco).
+train_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+test_dataloader = val_dataloader
+
+# Atomic checkpoints with generator states, so --resume repeats the run (README, Resuming).
+default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))

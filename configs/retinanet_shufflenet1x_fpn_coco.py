@@ -14,3 +14,11 @@ model = dict(
         out_indices=(1, 2, 3), frozen_stages=0, norm_eval=True),
     # Stages 2-4 are C3-C5 (strides 8-32); P6 and P7 come from extra convs as in mmdet.
     neck=dict(in_channels=[stage2, stage3, stage4], start_level=0))
+
+# Annotation files checked on load, degenerate boxes counted (shufflenet_det.datasets.coco).
+train_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+test_dataloader = val_dataloader
+
+# Atomic checkpoints with generator states, so --resume repeats the run (README, Resuming).
+default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))

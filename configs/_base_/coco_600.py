@@ -1,21 +1,23 @@
 # COCO 2017 at the paper's detection scale: shorter side 600, longer side at most 1000.
-# val2017 is the 5000-image minival of the paper (Table 7).
+# val2017 is the 5000-image minival of the paper (Table 7). ValidatedCocoDataset and
+# StrictLoadImageFromFile (shufflenet_det.datasets.coco) fail naming the file on a broken
+# annotation file or image, and skip (counting) boxes with non-positive size.
 _base_ = 'mmdet::_base_/datasets/coco_detection.py'
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='StrictLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=(1000, 600), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='StrictLoadImageFromFile'),
     dict(type='Resize', scale=(1000, 600), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(type='ValidatedCocoDataset', pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset', pipeline=test_pipeline))
 test_dataloader = val_dataloader
