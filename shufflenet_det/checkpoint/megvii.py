@@ -1,7 +1,24 @@
-"""Convert official Megvii ShuffleNetV1 checkpoints to this project's layout.
+"""Convert ShuffleNetV1 ImageNet checkpoints to this project's layout.
 
-The official release (github.com/megvii-model/ShuffleNet-Series, ShuffleNetV1/)
-differs from :class:`~shufflenet_det.models.ShuffleNetV1` in three ways:
+Two formats are accepted, told apart by their keys (:func:`detect_format`):
+
+* **Official Megvii** files (github.com/megvii-model/ShuffleNet-Series,
+  ShuffleNetV1/), keys ``module.first_conv.*``, ``module.features.N.branch_main_*``
+  and ``module.classifier.0.*``, are converted (:func:`convert_megvii_state`) and
+  verified feature by feature against the official network
+  (:func:`megvii_forward`).
+* **OpenMMLab** ShuffleNetV1 classifier files, keys ``backbone.conv1.*``,
+  ``backbone.layers.S.U.*`` and ``head.fc.*`` (bare or under ``state_dict``),
+  already have this project's layout; they are checked to load strictly into a
+  :class:`~shufflenet_det.models.ShuffleNetClassifier` and written unchanged.
+
+Either way the architecture is read from the tensor shapes, and
+:func:`convert_file` refuses a file whose architecture differs from the one the
+caller requested (:func:`check_requested_architecture`). The output records it,
+with the input convention of the weights, in ``meta``.
+
+The official release differs from :class:`~shufflenet_det.models.ShuffleNetV1`
+in three ways:
 
 1. Names: ``module.first_conv.{0,1}``, ``module.features.N.branch_main_1.{0,1,3,4}``,
    ``module.features.N.branch_main_2.{0,1}`` and ``module.classifier.0``.
@@ -17,6 +34,8 @@ differs from :class:`~shufflenet_det.models.ShuffleNetV1` in three ways:
    fails for 0.5x, 1.0x and 1.5x g=8, which are refused with that reason.
 3. Input: BGR, 0-255, not normalised. The converted file records this under
    ``meta['input_convention']`` in the fields of MMDetection's data preprocessor.
+   OpenMMLab's weights expect RGB input normalised with ImageNet statistics
+   (:data:`OPENMMLAB_INPUT_CONVENTION`).
 """
 import os
 from collections import Counter, defaultdict
@@ -49,9 +68,35 @@ _UNIT_LAYERS = {
     'branch_main_2.1': 'g_conv_1x1_expand.bn',
 }
 
+MEGVII_FORMAT = 'megvii'
+OPENMMLAB_FORMAT = 'openmmlab'
+# Key prefixes that make a state dict look like each format (Megvii's without ``module.``).
+_FORMAT_PREFIXES = {
+    MEGVII_FORMAT: ('first_conv.', 'features.', 'classifier.'),
+    OPENMMLAB_FORMAT: ('backbone.', 'head.'),
+}
+# Keys each format must hold, spelled as they appear in the file.
+_REQUIRED_KEYS = {
+    MEGVII_FORMAT: ('module.first_conv.0.weight', 'module.features.0.branch_main_1.0.weight',
+                    'module.classifier.0.weight'),
+    OPENMMLAB_FORMAT: ('backbone.conv1.conv.weight',
+                       'backbone.layers.0.0.g_conv_1x1_compress.conv.weight', 'head.fc.weight'),
+}
+_FORMAT_NAMES = {
+    MEGVII_FORMAT: 'an official Megvii ShuffleNetV1 checkpoint',
+    OPENMMLAB_FORMAT: 'an OpenMMLab ShuffleNetV1 classifier checkpoint',
+}
+_MEGVII_NAN_HINT = ('; some early official files were published broken and replaced later, '
+                    'so download the file again')
+ACCEPTED_FORMATS = ('official Megvii ShuffleNetV1 checkpoints (keys module.first_conv.*, '
+                    'module.features.N.branch_main_*, module.classifier.0.*) and OpenMMLab '
+                    'ShuffleNetV1 classifier checkpoints (keys backbone.conv1.*, '
+                    'backbone.layers.S.U.*, head.fc.*)')
+
 
 class ConversionError(ValueError):
-    """The file is not an official ShuffleNetV1 checkpoint, or cannot be converted exactly."""
+    """The file is in neither accepted format, is not the requested architecture, or
+    cannot be converted exactly."""
 
 
 def megvii_shuffle(x: Tensor, groups: int) -> Tensor:
@@ -64,20 +109,121 @@ def _unit_key(index: int) -> str:
     return f'layers.{stage}.{index - _STAGE_STARTS[stage]}'
 
 
-def strip_megvii_state(ckpt, source: str = 'checkpoint') -> dict[str, Tensor]:
-    """The bare state dict of an official checkpoint (``module.`` prefix removed)."""
+def _strip_module(key: str) -> str:
+    """``key`` without a leading ``module.`` (the prefix DataParallel adds)."""
+    return key[len('module.'):] if key.startswith('module.') else key
+
+
+def unwrap_state(ckpt, source: str = 'checkpoint') -> dict[str, Tensor]:
+    """The state dict of a loaded checkpoint: ``ckpt['state_dict']``, or ``ckpt`` itself.
+
+    Raises:
+        ConversionError: ``ckpt`` holds no mapping there.
+    """
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, Mapping) else None
     if not isinstance(state, Mapping):
         raise ConversionError(f'{source} holds {type(ckpt).__name__}, not a state dict')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    expected = ('first_conv.0.weight', 'features.0.branch_main_1.0.weight', 'classifier.0.weight')
-    absent = [k for k in expected if k not in state]
+    return dict(state)
+
+
+def strip_megvii_state(ckpt, source: str = 'checkpoint') -> dict[str, Tensor]:
+    """The bare state dict of an official checkpoint (``module.`` prefix removed)."""
+    state = {_strip_module(k): v for k, v in unwrap_state(ckpt, source).items()}
+    absent = [k for k in _REQUIRED_KEYS[MEGVII_FORMAT] if _strip_module(k) not in state]
     if absent:
         shown = ', '.join(sorted(state)[:5])
         raise ConversionError(
             f'{source} is not an official Megvii ShuffleNetV1 checkpoint: it lacks '
-            f'{", ".join("module." + k for k in absent)} (its first keys are: {shown})')
+            f'{", ".join(absent)} (its first keys are: {shown})')
     return state
+
+
+def detect_format(state: Mapping[str, Tensor], source: str = 'checkpoint') -> str:
+    """Which accepted format a state dict is in, told from its keys.
+
+    Args:
+        state (Mapping[str, Tensor]): From :func:`unwrap_state`.
+        source (str): Where ``state`` came from, for the error message.
+
+    Returns:
+        str: :data:`MEGVII_FORMAT` or :data:`OPENMMLAB_FORMAT`.
+
+    Raises:
+        ConversionError: the keys are of neither format, of both, or of one but
+            without all its required keys; the message names both accepted formats.
+    """
+    keys = {MEGVII_FORMAT: {_strip_module(str(k)) for k in state},
+            OPENMMLAB_FORMAT: {str(k) for k in state}}
+    looks_like = [fmt for fmt, prefixes in _FORMAT_PREFIXES.items()
+                  if any(k.startswith(prefixes) for k in keys[fmt])]
+    if len(looks_like) == 1:
+        fmt = looks_like[0]
+        absent = [k for k in _REQUIRED_KEYS[fmt]
+                  if (_strip_module(k) if fmt == MEGVII_FORMAT else k) not in keys[fmt]]
+        if not absent:
+            return fmt
+        problem = f'is not {_FORMAT_NAMES[fmt]}: it lacks {", ".join(absent)}'
+    elif looks_like:
+        problem = 'mixes keys of both accepted formats'
+    else:
+        problem = (f'is neither {_FORMAT_NAMES[MEGVII_FORMAT]} nor '
+                   f'{_FORMAT_NAMES[OPENMMLAB_FORMAT]}')
+    shown = ', '.join(sorted(str(k) for k in state)[:5]) or 'none'
+    raise ConversionError(f'{source} {problem} (its first keys are: {shown}); the converter '
+                          f'accepts {ACCEPTED_FORMATS}')
+
+
+def describe_architecture(groups: Optional[int] = None,
+                          widen_factor: Optional[float] = None) -> str:
+    """``'1.0x g=3'``, or just the part that is given (``'g=8'``, ``'2.0x'``)."""
+    parts = ([] if widen_factor is None else [f'{float(widen_factor)}x']) + \
+        ([] if groups is None else [f'g={groups}'])
+    return ' '.join(parts)
+
+
+def validate_requested(groups: Optional[int] = None,
+                       widen_factor: Optional[float] = None) -> None:
+    """Check a requested architecture against the settings ShuffleNetV1 supports.
+
+    ``None`` means "not requested" and always passes.
+
+    Raises:
+        ConversionError: listing the allowed values.
+    """
+    from ..models.backbones.shufflenet_v1 import ShuffleNetV1
+
+    if groups is not None and groups not in ShuffleNetV1.base_channels:
+        raise ConversionError(f'requested groups={groups!r} is not supported; groups must be '
+                              f'one of {tuple(ShuffleNetV1.base_channels)}')
+    if widen_factor is not None and widen_factor not in ShuffleNetV1.widen_factors:
+        raise ConversionError(f'requested widen_factor={widen_factor!r} is not supported; '
+                              f'widen_factor must be one of {ShuffleNetV1.widen_factors}')
+
+
+def check_requested_architecture(arch: Mapping, groups: Optional[int] = None,
+                                 widen_factor: Optional[float] = None,
+                                 source: str = 'checkpoint') -> None:
+    """Refuse a file whose detected architecture is not the requested one.
+
+    Args:
+        arch (Mapping): ``groups``, ``widen_factor`` and ``channels`` detected in the
+            file (:func:`infer_architecture`, :func:`infer_openmmlab_architecture`).
+        groups (int, optional): Requested groups; ``None`` accepts any.
+        widen_factor (float, optional): Requested width; ``None`` accepts any.
+        source (str): The file, for the message.
+
+    Raises:
+        ConversionError: a requested value is unsupported, or differs from the
+            file's; the message names the detected and the requested architecture.
+    """
+    validate_requested(groups, widen_factor)
+    if (groups is None or groups == arch['groups']) and \
+            (widen_factor is None or widen_factor == arch['widen_factor']):
+        return
+    raise ConversionError(
+        f'{source} is ShuffleNetV1 {describe_architecture(arch["groups"], arch["widen_factor"])} '
+        f'(channels {tuple(arch["channels"])}), but {describe_architecture(groups, widen_factor)} '
+        f'was requested')
 
 
 def infer_architecture(state: Mapping[str, Tensor]) -> dict:
@@ -98,6 +244,93 @@ def infer_architecture(state: Mapping[str, Tensor]) -> dict:
             return dict(groups=groups, widen_factor=widen, channels=channels)
     raise ConversionError(f'channels {channels} with groups={groups} match no official '
                           f'release; known: {sorted(ShuffleNetV1.official_channels.items())}')
+
+
+def _weight_shape(state: Mapping[str, Tensor], key: str) -> tuple[int, ...]:
+    """Shape of ``state[key]``, or a ConversionError naming the missing key."""
+    if key not in state:
+        raise ConversionError(f'missing {key}, which every ShuffleNetV1 classifier has')
+    return tuple(state[key].shape)
+
+
+def _widen_for_channels(groups: int, channels: tuple[int, ...]) -> float:
+    """The supported widen factor whose channels at ``groups`` are ``channels``.
+
+    Raises:
+        ConversionError: no supported setting has these channels; says so, and
+            points out a stem that alone differs.
+    """
+    from ..models.backbones.shufflenet_v1 import ShuffleNetV1, shufflenet_v1_channels
+
+    if groups not in ShuffleNetV1.base_channels:
+        raise ConversionError(f'groups={groups} (channels {channels}) is not supported; groups '
+                              f'must be one of {tuple(ShuffleNetV1.base_channels)}')
+    settings = {w: shufflenet_v1_channels(groups, w) for w in ShuffleNetV1.widen_factors}
+    for widen, expected in settings.items():
+        if expected == channels:
+            return widen
+    near = [w for w, expected in settings.items() if expected[1:] == channels[1:]]
+    hint = (f'; its stages are those of {near[0]}x g={groups}, whose stem has '
+            f'{settings[near[0]][0]} channels here, not {channels[0]}' if near else '')
+    raise ConversionError(f'channels {channels} with groups={groups} match no supported '
+                          f'ShuffleNetV1 setting (groups {tuple(ShuffleNetV1.base_channels)}, '
+                          f'widen_factor {ShuffleNetV1.widen_factors}){hint}')
+
+
+def infer_openmmlab_architecture(state: Mapping[str, Tensor]) -> dict:
+    """Groups, widen factor and channels of an OpenMMLab classifier, read from its shapes.
+
+    Any setting :func:`~shufflenet_det.models.shufflenet_v1_channels` supports is
+    recognised, not only the official releases.
+
+    Args:
+        state (Mapping[str, Tensor]): ``backbone.*`` and ``head.fc.*`` tensors.
+
+    Returns:
+        dict: ``groups``, ``widen_factor`` and ``channels`` (stem, Stage 2, 3, 4).
+
+    Raises:
+        ConversionError: units missing or extra, or channels of no supported setting.
+    """
+    units = Counter()
+    for key in state:
+        parts = str(key).split('.')
+        if parts[:2] == ['backbone', 'layers'] and len(parts) > 3 and \
+                parts[2].isdigit() and parts[3].isdigit():
+            units[int(parts[2])] = max(units[int(parts[2])], int(parts[3]) + 1)
+    found = tuple(units[s] for s in range(max(units, default=-1) + 1))
+    if found != _STAGE_UNITS:
+        raise ConversionError(f'expected stages of {_STAGE_UNITS} units under '
+                              f'backbone.layers.S.U, found {found}')
+    stem = _weight_shape(state, 'backbone.conv1.conv.weight')[0]
+    widths = tuple(_weight_shape(state, f'backbone.layers.{s}.1.g_conv_1x1_expand.conv.weight')[0]
+                   for s in range(len(_STAGE_UNITS)))
+    mid = _weight_shape(state, 'backbone.layers.0.0.g_conv_1x1_compress.conv.weight')[0]
+    expand = _weight_shape(state, 'backbone.layers.0.0.g_conv_1x1_expand.conv.weight')
+    if len(expand) != 4 or expand[1] == 0 or mid % expand[1]:
+        raise ConversionError(f'backbone.layers.0.0.g_conv_1x1_expand.conv.weight has shape '
+                              f'{expand}, which fits no grouping of {mid} bottleneck channels')
+    groups = mid // expand[1]
+    channels = (stem, *widths)
+    return dict(groups=groups, widen_factor=_widen_for_channels(groups, channels),
+                channels=channels)
+
+
+def _check_tensors(state: Mapping[str, Tensor], hint: str = '') -> None:
+    """Refuse non-tensor entries and NaN or inf values, naming the first offenders.
+
+    Args:
+        state (Mapping[str, Tensor]): The state dict.
+        hint (str): Appended to the NaN/inf message (what to do about it).
+    """
+    other = sorted(str(k) for k, v in state.items() if not isinstance(v, Tensor))
+    if other:
+        raise ConversionError(f'{len(other)} entries of the state dict are not tensors '
+                              f'({", ".join(other[:4])})')
+    bad = sorted(k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all())
+    if bad:
+        raise ConversionError(f'{len(bad)} tensors hold NaN or inf values '
+                              f'({", ".join(bad[:4])}){hint}')
 
 
 def _reorder_unit(mid: int, groups: int, first_conv_groups: int,
@@ -154,11 +387,7 @@ def convert_megvii_state(state: Mapping[str, Tensor],
         ConversionError: on non-finite values, an unknown architecture, or a
             shuffle that cannot be matched exactly.
     """
-    bad = sorted(k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all())
-    if bad:
-        raise ConversionError(f'{len(bad)} tensors hold NaN or inf values ({", ".join(bad[:4])}); '
-                              'some early official files were published broken and replaced '
-                              'later, so download the file again')
+    _check_tensors(state, _MEGVII_NAN_HINT)
     arch = infer_architecture(state)
     groups = arch['groups']
     out = {}
@@ -225,30 +454,36 @@ def megvii_forward(state: Mapping[str, Tensor], x: Tensor, groups: int) -> list[
     return feats
 
 
-def convert_file(src: str, dst: str, progress: Callable[[str], None] = print,
-                 tolerance: float = 1e-4) -> dict:
-    """Convert the official checkpoint ``src`` into ``dst``, verified before it is written.
-
-    The converted backbone and the official network (run from ``src``'s tensors by
-    :func:`megvii_forward`) see the same random BGR 0-255 image; every feature map
-    must agree to ``tolerance``. ``dst`` is only written once that holds.
-
-    Returns:
-        dict: the ``meta`` stored in ``dst`` (architecture, input convention, max
-        difference found).
-    """
-    from ..models.backbones.shufflenet_v1 import ShuffleNetV1
-    from .io import atomic_save
-    from .pretrained import load_strict
-
+def _read_checkpoint(src: str, progress: Callable[[str], None]):
+    """``torch.load`` ``src`` safely (``weights_only=True``), with errors that name it."""
     if not os.path.isfile(src):
         raise FileNotFoundError(f'no such checkpoint file: {src}')
     progress(f'reading {src}')
     try:
-        ckpt = torch.load(src, map_location='cpu', weights_only=True)
+        return torch.load(src, map_location='cpu', weights_only=True)
     except Exception as exc:  # pickle and zip errors differ by file; say which file
         raise ConversionError(f'{src} could not be read as a PyTorch checkpoint: {exc}') from exc
-    state = strip_megvii_state(ckpt, src)
+
+
+def _arch_meta(arch: Mapping) -> dict:
+    """The ``meta['arch']`` entry: the backbone config that the weights fit."""
+    return dict(type='ShuffleNetV1', groups=arch['groups'], widen_factor=arch['widen_factor'])
+
+
+def _convert_megvii(src: str, dst: str, state: dict[str, Tensor],
+                    progress: Callable[[str], None], tolerance: float,
+                    groups: Optional[int], widen_factor: Optional[float]) -> dict:
+    """Convert, verify against the official network and write a Megvii state dict."""
+    from ..models.backbones.shufflenet_v1 import ShuffleNetV1
+    from .io import atomic_save
+    from .pretrained import load_strict
+
+    _check_tensors(state, _MEGVII_NAN_HINT)
+    detected = infer_architecture(state)
+    progress(f'official Megvii checkpoint: ShuffleNetV1 '
+             f'{describe_architecture(detected["groups"], detected["widen_factor"])} '
+             f'(channels {detected["channels"]})')
+    check_requested_architecture(detected, groups, widen_factor, src)
     new_state, arch = convert_megvii_state(state, progress)
     groups, widen = arch['groups'], arch['widen_factor']
     progress(f'verifying {widen}x g={groups} against the official network')
@@ -265,10 +500,92 @@ def convert_file(src: str, dst: str, progress: Callable[[str], None] = print,
         raise ConversionError(f'converted features differ from the official network by {diff:.3g} '
                               f'(tolerance {tolerance}); {dst} was not written')
     meta = dict(source='megvii-model/ShuffleNet-Series', converted_from=str(src),
-                arch=dict(type='ShuffleNetV1', groups=groups, widen_factor=widen),
-                input_convention=dict(MEGVII_INPUT_CONVENTION),
+                arch=_arch_meta(arch), input_convention=dict(MEGVII_INPUT_CONVENTION),
                 verified_max_abs_diff=diff)
     atomic_save(dict(state_dict=new_state, meta=meta), dst)
     progress(f'wrote {dst}: {widen}x g={groups}, max feature difference {diff:.2e}; '
              f'input convention {meta["input_convention"]}')
     return meta
+
+
+def _convert_openmmlab(src: str, dst: str, state: dict[str, Tensor],
+                       progress: Callable[[str], None], groups: Optional[int],
+                       widen_factor: Optional[float]) -> dict:
+    """Check that an OpenMMLab classifier state dict loads strictly, then write it unchanged."""
+    from ..models.backbones.shufflenet_v1 import ShuffleNetV1
+    from ..models.classifiers import ClsDataPreprocessor, ShuffleNetClassifier
+    from .io import atomic_save
+    from .pretrained import load_strict
+
+    _check_tensors(state)
+    arch = infer_openmmlab_architecture(state)
+    name = describe_architecture(arch['groups'], arch['widen_factor'])
+    progress(f'OpenMMLab classifier checkpoint: ShuffleNetV1 {name} (channels {arch["channels"]})')
+    check_requested_architecture(arch, groups, widen_factor, src)
+    fc = _weight_shape(state, 'head.fc.weight')
+    if len(fc) != 2 or fc[0] < 1:
+        raise ConversionError(f'head.fc.weight has shape {fc}, not (num_classes, channels)')
+    progress(f'verifying that it loads strictly into ShuffleNetClassifier {name} '
+             f'with {fc[0]} classes')
+    # Classes rather than registry names: no default scope is needed.
+    classifier = ShuffleNetClassifier(
+        backbone=dict(type=ShuffleNetV1, groups=arch['groups'],
+                      widen_factor=arch['widen_factor'], out_indices=(3, )),
+        num_classes=fc[0], data_preprocessor=dict(type=ClsDataPreprocessor))
+    try:
+        load_strict(classifier, state, src)
+    except RuntimeError as exc:
+        # The loader's advice on init_cfg does not apply to a conversion.
+        reason = str(exc).split('. Pass strict=False', 1)[0]
+        raise ConversionError(f'{reason}; {dst} was not written') from exc
+    meta = dict(source='openmmlab', converted_from=str(src), arch=_arch_meta(arch),
+                input_convention=dict(OPENMMLAB_INPUT_CONVENTION))
+    atomic_save(dict(state_dict=state, meta=meta), dst)
+    progress(f'wrote {dst}: {name}, {len(state)} tensors unchanged; '
+             f'input convention {meta["input_convention"]}')
+    return meta
+
+
+def convert_file(src: str, dst: str, progress: Callable[[str], None] = print,
+                 tolerance: float = 1e-4, groups: Optional[int] = None,
+                 widen_factor: Optional[float] = None) -> dict:
+    """Convert the checkpoint ``src`` into ``dst``, verified before it is written.
+
+    The format is told from the keys (:func:`detect_format`) and the architecture
+    from the shapes. An official Megvii file is converted, and the converted
+    backbone and the official network (run from ``src``'s tensors by
+    :func:`megvii_forward`) see the same random BGR 0-255 image; every feature map
+    must agree to ``tolerance``. An OpenMMLab classifier file must load strictly
+    into a :class:`~shufflenet_det.models.ShuffleNetClassifier` of its
+    architecture and is written with its state dict unchanged. ``dst`` is written
+    atomically, and only once every check has passed.
+
+    Args:
+        src (str): The checkpoint to read.
+        dst (str): The file to write.
+        progress (callable): Called with one message per step. Default: print.
+        tolerance (float): Largest allowed feature difference from the official
+            network (Megvii files). Default: 1e-4.
+        groups (int, optional): The groups the caller expects; ``None`` accepts
+            whatever the file holds.
+        widen_factor (float, optional): The width the caller expects; ``None``
+            accepts whatever the file holds.
+
+    Returns:
+        dict: the ``meta`` stored in ``dst``: ``source``, ``converted_from``,
+        ``arch``, ``input_convention`` and, for Megvii files, the max difference
+        found.
+
+    Raises:
+        FileNotFoundError: ``src`` does not exist.
+        ConversionError: an unsupported requested architecture, an unreadable
+            file or one of neither format, an architecture other than the
+            requested one, or a failed check.
+    """
+    validate_requested(groups, widen_factor)
+    ckpt = _read_checkpoint(src, progress)
+    state = unwrap_state(ckpt, src)
+    if detect_format(state, src) == MEGVII_FORMAT:
+        return _convert_megvii(src, dst, strip_megvii_state(state, src), progress, tolerance,
+                               groups, widen_factor)
+    return _convert_openmmlab(src, dst, state, progress, groups, widen_factor)

@@ -1,4 +1,6 @@
-"""Megvii checkpoint conversion, checked against the official network's definition.
+"""Checkpoint conversion: Megvii files checked against the official network's
+definition, OpenMMLab classifier files checked by strict loading, and the
+requested-architecture check for both.
 
 ``MegviiShuffleNetV1`` below is written from the documented format of the
 official release (reference file, section 6), independently of the package.
@@ -9,8 +11,11 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import convert_checkpoint
-from shufflenet_det.checkpoint.megvii import MEGVII_INPUT_CONVENTION
-from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1
+from shufflenet_det.checkpoint.megvii import (MEGVII_INPUT_CONVENTION,
+                                              OPENMMLAB_INPUT_CONVENTION,
+                                              infer_openmmlab_architecture)
+from shufflenet_det.checkpoint.pretrained import load_strict
+from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1, shufflenet_v1_channels
 
 CHANNELS = {  # (groups, size) -> (stem, stage 2, 3, 4) of the official release
     (3, '0.5x'): (12, 120, 240, 480), (3, '1.0x'): (24, 240, 480, 960),
@@ -133,13 +138,43 @@ def test_g8_checkpoints_without_an_exact_equivalent_are_refused_with_the_reason(
     assert not dst.exists() and list(tmp_path.iterdir()) == [src]
 
 
-def test_files_that_are_not_official_checkpoints_are_refused(tmp_path, capsys):
+ACCEPTED = ('the converter accepts official Megvii ShuffleNetV1 checkpoints (keys '
+            'module.first_conv.*, module.features.N.branch_main_*, module.classifier.0.*) and '
+            'OpenMMLab ShuffleNetV1 classifier checkpoints (keys backbone.conv1.*, '
+            'backbone.layers.S.U.*, head.fc.*)')
+
+
+def test_files_that_are_not_shufflenet_v1_checkpoints_are_refused(tmp_path, capsys):
     dst = tmp_path / 'out.pth'
-    cls = tmp_path / 'openmmlab.pth'
-    torch.save({'state_dict': ShuffleNetClassifier().state_dict()}, cls)
-    assert convert_checkpoint.main([str(cls), str(dst)]) == 1
+    resnet = tmp_path / 'resnet_cls.pth'  # OpenMMLab layout, another network
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(64, 3, 7, 7),
+                               'backbone.layer1.0.conv1.weight': torch.zeros(64, 64, 1, 1),
+                               'head.fc.weight': torch.zeros(10, 64)}}, resnet)
+    assert convert_checkpoint.main([str(resnet), str(dst)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: ')
+    assert 'is not an OpenMMLab ShuffleNetV1 classifier checkpoint: it lacks ' \
+           'backbone.conv1.conv.weight, backbone.layers.0.0.g_conv_1x1_compress.conv.weight ' \
+           '(its first keys are: backbone.conv1.weight' in err
+    assert ACCEPTED in err
+
+    headless = tmp_path / 'headless.pth.tar'  # Megvii layout without the classifier
+    net = MegviiShuffleNetV1(3, '0.5x')
+    torch.save({'state_dict': {f'module.{k}': v for k, v in net.state_dict().items()
+                               if not k.startswith('classifier.')}}, headless)
+    assert convert_checkpoint.main([str(headless), str(dst)]) == 1
+    err = capsys.readouterr().err
     assert 'is not an official Megvii ShuffleNetV1 checkpoint: it lacks ' \
-           'module.first_conv.0.weight' in capsys.readouterr().err
+           'module.classifier.0.weight' in err
+    assert ACCEPTED in err
+
+    linear = tmp_path / 'linear.pth'
+    torch.save(nn.Linear(4, 2).state_dict(), linear)
+    assert convert_checkpoint.main([str(linear), str(dst)]) == 1
+    err = capsys.readouterr().err
+    assert 'is neither an official Megvii ShuffleNetV1 checkpoint nor an OpenMMLab ' \
+           'ShuffleNetV1 classifier checkpoint (its first keys are: bias, weight)' in err
+    assert ACCEPTED in err
 
     text = tmp_path / 'notes.txt'
     text.write_text('not a checkpoint')
@@ -159,3 +194,166 @@ def test_checkpoints_with_nan_values_are_refused(tmp_path, capsys):
     assert convert_checkpoint.main([str(src), str(tmp_path / 'out.pth')]) == 1
     err = capsys.readouterr().err
     assert '1 tensors hold NaN or inf values (features.5.branch_main_2.1.running_var)' in err
+
+
+def _fails_without_output(argv, tmp_path, capsys) -> str:
+    """Run the converter expecting exit 1 and no new file; return stderr."""
+    before = set(tmp_path.iterdir())
+    assert convert_checkpoint.main([str(a) for a in argv]) == 1
+    assert set(tmp_path.iterdir()) == before  # neither DST nor a temporary file
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith('error: ')  # one line, after any stray log output
+    return err
+
+
+def test_megvii_file_of_another_width_than_requested_is_refused(tmp_path, capsys):
+    _, src = _official_file(tmp_path, 3, '1.0x')
+    err = _fails_without_output(
+        [src, tmp_path / 'out.pth', '--widen-factor', '2.0', '--groups', '3'], tmp_path, capsys)
+    assert f'{src} is ShuffleNetV1 1.0x g=3 (channels (24, 240, 480, 960)), but 2.0x g=3 ' \
+           'was requested' in err
+
+
+@pytest.mark.parametrize('group,size,options,detected,requested', [
+    (3, '0.5x', ['--groups', '8'], '0.5x g=3 (channels (12, 120, 240, 480))', 'g=8'),
+    # Refused for the mismatch, before the shuffle check that would refuse it anyway.
+    (8, '1.0x', ['--groups', '3', '--widen-factor', '1'],
+     '1.0x g=8 (channels (24, 384, 768, 1536))', '1.0x g=3'),
+])
+def test_megvii_file_of_other_groups_than_requested_is_refused(
+        tmp_path, capsys, group, size, options, detected, requested):
+    _, src = _official_file(tmp_path, group, size)
+    err = _fails_without_output([src, tmp_path / 'out.pth', *options], tmp_path, capsys)
+    assert f'{src} is ShuffleNetV1 {detected}, but {requested} was requested' in err
+    assert 'inverse channel shuffle' not in err
+
+
+@pytest.mark.parametrize('options', [['--groups', '3', '--widen-factor', '0.5'],
+                                     ['--widen-factor', '0.5'], ['--groups', '3']])
+def test_megvii_file_of_the_requested_architecture_converts(tmp_path, capsys, options):
+    _, src = _official_file(tmp_path, 3, '0.5x')
+    dst = tmp_path / 'converted.pth'
+    assert convert_checkpoint.main([str(src), str(dst), *options]) == 0
+    assert 'official Megvii checkpoint: ShuffleNetV1 0.5x g=3' in capsys.readouterr().out
+    meta = torch.load(dst, weights_only=True)['meta']
+    assert meta['arch'] == dict(type='ShuffleNetV1', groups=3, widen_factor=0.5)
+    assert meta['input_convention'] == MEGVII_INPUT_CONVENTION
+
+
+@pytest.mark.parametrize('options,message', [
+    (['--groups', '5'], 'requested groups=5 is not supported; groups must be one of '
+                        '(1, 2, 3, 4, 8)'),
+    (['--widen-factor', '0.75'], 'requested widen_factor=0.75 is not supported; widen_factor '
+                                 'must be one of (0.25, 0.5, 1.0, 1.5, 2.0)'),
+])
+def test_unsupported_requested_architectures_are_refused(tmp_path, capsys, options, message):
+    _, src = _official_file(tmp_path, 3, '0.5x')
+    err = _fails_without_output([src, tmp_path / 'out.pth', *options], tmp_path, capsys)
+    assert message in err
+
+
+def _classifier(groups, widen, num_classes=10):
+    return ShuffleNetClassifier(num_classes=num_classes, backbone=dict(
+        type='ShuffleNetV1', groups=groups, widen_factor=widen, out_indices=(3, )))
+
+
+def _openmmlab_file(tmp_path, groups, widen, wrapped=True):
+    """An OpenMMLab-layout classifier checkpoint with non-trivial BN statistics."""
+    net = _classifier(groups, widen)  # PyTorch's default init; init_weights() would log
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, _BatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.bias.uniform_(-0.2, 0.2)
+    path = tmp_path / f'shufflenet-v1-{widen}x-g{groups}_in1k.pth'
+    state = net.state_dict()
+    torch.save({'state_dict': state, 'meta': {'epoch': 300}} if wrapped else state, path)
+    return net.eval(), path
+
+
+@pytest.mark.parametrize('groups,widen,wrapped', [(3, 0.5, True), (4, 1.0, False)])
+def test_openmmlab_checkpoints_are_verified_and_written_unchanged(
+        tmp_path, capsys, groups, widen, wrapped):
+    original, src = _openmmlab_file(tmp_path, groups, widen, wrapped)
+    dst = tmp_path / 'converted.pth'
+    assert convert_checkpoint.main([str(src), str(dst)]) == 0
+    out = capsys.readouterr().out
+    channels = shufflenet_v1_channels(groups, widen)
+    assert f'OpenMMLab classifier checkpoint: ShuffleNetV1 {widen}x g={groups} ' \
+           f'(channels {channels})' in out
+    assert f'loads strictly into ShuffleNetClassifier {widen}x g={groups}' in out
+    assert f'wrote {dst}' in out
+
+    ckpt = torch.load(dst, weights_only=True)
+    assert ckpt['meta'] == dict(
+        source='openmmlab', converted_from=str(src), input_convention=OPENMMLAB_INPUT_CONVENTION,
+        arch=dict(type='ShuffleNetV1', groups=groups, widen_factor=widen))
+    expected = original.state_dict()
+    assert list(ckpt['state_dict']) == list(expected)
+    for key, value in expected.items():
+        assert torch.equal(ckpt['state_dict'][key], value), key
+
+    loaded = _classifier(groups, widen)
+    load_strict(loaded, ckpt['state_dict'], str(dst))
+    loaded.eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), original(x))
+
+
+@pytest.mark.parametrize('options', [['--groups', '4', '--widen-factor', '1.0'],
+                                     ['--widen-factor', '1'], ['--groups', '4']])
+def test_openmmlab_file_of_the_requested_architecture_converts(tmp_path, capsys, options):
+    _, src = _openmmlab_file(tmp_path, 4, 1.0)
+    dst = tmp_path / 'converted.pth'
+    assert convert_checkpoint.main([str(src), str(dst), *options]) == 0
+    assert torch.load(dst, weights_only=True)['meta']['arch'] == \
+        dict(type='ShuffleNetV1', groups=4, widen_factor=1.0)
+
+
+@pytest.mark.parametrize('options,requested', [
+    (['--widen-factor', '0.5'], '0.5x'),
+    (['--groups', '4', '--widen-factor', '2.0'], '2.0x g=4'),
+    (['--groups', '3', '--widen-factor', '1.0'], '1.0x g=3'),
+])
+def test_openmmlab_file_of_another_architecture_than_requested_is_refused(
+        tmp_path, capsys, options, requested):
+    _, src = _openmmlab_file(tmp_path, 4, 1.0)
+    err = _fails_without_output([src, tmp_path / 'out.pth', *options], tmp_path, capsys)
+    assert f'{src} is ShuffleNetV1 1.0x g=4 (channels (24, 272, 544, 1088)), but {requested} ' \
+           'was requested' in err
+
+
+def test_openmmlab_files_that_do_not_fit_shufflenet_classifier_are_refused(tmp_path, capsys):
+    _, src = _openmmlab_file(tmp_path, 3, 0.5, wrapped=False)
+    state = torch.load(src, weights_only=True)
+    dst = tmp_path / 'out.pth'
+
+    extra = tmp_path / 'extra.pth'
+    torch.save({**state, 'backbone.layers.0.0.se.conv1.conv.weight': torch.zeros(1)}, extra)
+    err = _fails_without_output([extra, dst], tmp_path, capsys)
+    assert f'{extra} does not match ShuffleNetClassifier; nothing was loaded. 1 unexpected ' \
+           f'keys: backbone.layers.0.0.se.conv1.conv.weight; {dst} was not written' in err
+
+    wide_stem = tmp_path / 'wide_stem.pth'  # OpenMMLab's own rounding of some stems
+    torch.save({**state, 'backbone.conv1.conv.weight': torch.zeros(36, 3, 3, 3)}, wide_stem)
+    err = _fails_without_output([wide_stem, dst], tmp_path, capsys)
+    assert 'channels (36, 120, 240, 480) with groups=3 match no supported ShuffleNetV1 ' \
+           'setting' in err
+    assert 'its stages are those of 0.5x g=3, whose stem has 12 channels here, not 36' in err
+
+    shallow = tmp_path / 'shallow.pth'
+    torch.save({k: v for k, v in state.items()
+                if not k.startswith(('backbone.layers.0.2.', 'backbone.layers.0.3.'))}, shallow)
+    err = _fails_without_output([shallow, dst], tmp_path, capsys)
+    assert 'expected stages of (4, 8, 4) units under backbone.layers.S.U, found (2, 8, 4)' in err
+
+
+@pytest.mark.parametrize('groups', [1, 2, 3, 4, 8])
+def test_every_supported_setting_is_recognised_from_shapes(groups):
+    for widen in ShuffleNetV1.widen_factors:
+        state = {f'backbone.{k}': v for k, v in
+                 ShuffleNetV1(groups=groups, widen_factor=widen).state_dict().items()}
+        assert infer_openmmlab_architecture(state) == dict(
+            groups=groups, widen_factor=widen, channels=shufflenet_v1_channels(groups, widen))
