@@ -86,3 +86,14 @@ def test_generator_states_round_trip_through_safe_loading(tmp_path):
     restore_rng_state(torch.load(tmp_path / 'rng.pth', weights_only=True))
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]
+
+
+def test_cpu_distributed_setup_is_skipped_without_a_launcher_and_refuses_slurm(monkeypatch):
+    from mmengine.config import Config
+
+    from shufflenet_det.engine import setup_cpu_distributed
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    assert setup_cpu_distributed(Config(dict(launcher='none'))) is False
+    with pytest.raises(ValueError, match=r"launcher 'slurm' needs CUDA in mmengine 0\.10\.7; .*"
+                                         r"torchrun \(tools/dist_train\.sh\)"):
+        setup_cpu_distributed(Config(dict(launcher='slurm')))
