@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..models.layers.channel_shuffle import channel_shuffle, channel_shuffle_indices
+from .io import CheckpointFileError, load_checkpoint_file
 
 # mmdet DetDataPreprocessor fields for Megvii's weights: images stay BGR in 0-255.
 MEGVII_INPUT_CONVENTION = dict(mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], bgr_to_rgb=False)
@@ -460,8 +461,8 @@ def _read_checkpoint(src: str, progress: Callable[[str], None]):
         raise FileNotFoundError(f'no such checkpoint file: {src}')
     progress(f'reading {src}')
     try:
-        return torch.load(src, map_location='cpu', weights_only=True)
-    except Exception as exc:  # pickle and zip errors differ by file; say which file
+        return load_checkpoint_file(src)
+    except CheckpointFileError as exc:
         raise ConversionError(f'{src} could not be read as a PyTorch checkpoint: {exc}') from exc
 
 

@@ -235,7 +235,7 @@ class ValidatedCOCO(COCO):
 
     def __init__(self, annotation_file: Optional[str] = None):
         super().__init__(annotation_file=None)
-        self.num_skipped_boxes, self.skipped_ann_ids = 0, []
+        self.skipped_ann_ids = []
         if annotation_file is None:
             return
         path = os.fspath(annotation_file)
@@ -246,13 +246,17 @@ class ValidatedCOCO(COCO):
             print_log(
                 f'{path}: skipped {len(skipped)} box(es) with non-positive width or height '
                 f'(annotation ids {shown}{more})', logger='current', level=logging.WARNING)
-        self.num_skipped_boxes = len(skipped)
         self.skipped_ann_ids = skipped
         self.dataset = dataset
         self.createIndex()
         # mmdet's snake-case aliases, set by COCO.__init__ on the empty index.
         self.img_ann_map = self.imgToAnns
         self.cat_img_map = self.catToImgs
+
+    @property
+    def num_skipped_boxes(self) -> int:
+        """How many boxes with non-positive width or height were left out."""
+        return len(self.skipped_ann_ids)
 
 
 @DATASETS.register_module()
