@@ -1,120 +1,17 @@
-"""The inference fast path changes speed, never results (to 1e-4)."""
-import copy
-
-import pytest
+"""The detector-level fast path: every ShuffleNet module converted, RoIAlign swapped."""
 import torch
+from mmcv.ops import RoIAlign
 from mmdet.registry import MODELS
 from mmengine.config import Config
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from shufflenet_det.deploy import PointwiseMatmul, deploy_shufflenet
-from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1
+from shufflenet_det.deploy import TorchvisionRoIAlign, deploy_detector, switch_model_to_deploy
 
-from ..configs.test_detector_configs import REPO
-
-
-def _trained_looking(model):
-    """Non-trivial BN statistics and affine terms, as after training."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, _BatchNorm):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.3, 0.3)
-    return model.eval()
-
-
-@pytest.mark.parametrize('kwargs', [
-    dict(groups=3, widen_factor=1.0), dict(groups=3, widen_factor=2.0),
-    dict(groups=8, widen_factor=0.5), dict(groups=1, widen_factor=0.5),
-    dict(groups=3, widen_factor=0.5, with_se=True), dict(groups=4, widen_factor=0.5, shallow=True)])
-@pytest.mark.parametrize('options', [
-    dict(), dict(memory_format='contiguous'), dict(pointwise='conv'), dict(fast_shuffle=True)])
-def test_deployed_backbone_matches_the_plain_one(kwargs, options):
-    plain = _trained_looking(ShuffleNetV1(out_indices=(0, 1, 2, 3), **kwargs))
-    fast = copy.deepcopy(plain).deploy(**options)
-    x = torch.rand(2, 3, 96, 128) * 255
-    with torch.no_grad():
-        for a, b in zip(plain(x), fast(x)):
-            assert a.shape == b.shape
-            assert (a - b).abs().max().item() <= 1e-4 * max(1.0, a.abs().max().item())
-    assert not any(isinstance(m, _BatchNorm) for m in fast.modules())
-    if options.get('pointwise', 'matmul') == 'matmul':
-        assert any(isinstance(m, PointwiseMatmul) for m in fast.modules())
-
-
-def test_deploy_leaves_training_modules_alone_until_called_and_then_refuses_training():
-    model = ShuffleNetV1(widen_factor=0.5)
-    assert not getattr(model, 'deployed', False)
-    model.train()  # fine before deploy
-    model.deploy()
-    with pytest.raises(RuntimeError, match=r'converted by deploy\(\).*inference only'):
-        model.train()
-    model.eval()  # eval stays allowed
-
-
-def test_classifier_logits_survive_deploy():
-    plain = _trained_looking(ShuffleNetClassifier(
-        backbone=dict(type='ShuffleNetV1', widen_factor=1.0, out_indices=(3, ))))
-    fast = copy.deepcopy(plain).deploy()
-    x = torch.rand(1, 3, 224, 224) * 255
-    with torch.no_grad():
-        torch.testing.assert_close(fast(x), plain(x), rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize('groups', [1, 3, 8])
-@pytest.mark.parametrize('channels_last', [False, True])
-def test_pointwise_matmul_equals_the_convolution(groups, channels_last):
-    conv = nn.Conv2d(48, 96, 1, groups=groups, bias=True)
-    x = torch.randn(2, 48, 7, 9)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    out = PointwiseMatmul(conv)(x)
-    torch.testing.assert_close(out, conv(x), rtol=1e-5, atol=1e-5)
-    assert out.is_contiguous(memory_format=torch.channels_last) == channels_last
-
-
-def test_pointwise_matmul_refuses_other_convolutions():
-    with pytest.raises(ValueError, match='needs a 1x1 stride-1 unpadded conv'):
-        PointwiseMatmul(nn.Conv2d(8, 8, 3, padding=1))
-
-
-def test_bad_deploy_options():
-    with pytest.raises(ValueError, match=r"memory_format must be one of \('contiguous', "
-                                         r"'channels_last'\), got 'nhwc'"):
-        deploy_shufflenet(ShuffleNetV1(widen_factor=0.5), memory_format='nhwc')
-    with pytest.raises(ValueError, match=r"pointwise must be one of \('matmul', 'conv'\)"):
-        deploy_shufflenet(ShuffleNetV1(widen_factor=0.5), pointwise='winograd')
-
-
-def test_c4_detector_parts_match_after_deploy():
-    cfg = Config.fromfile(str(REPO / 'configs/faster_rcnn_shufflenet1x_coco.py'))
-    model = _trained_looking(MODELS.build(cfg.model))
-    backbone, head = model.backbone, model.roi_head.shared_head
-    fast_backbone = copy.deepcopy(backbone).deploy()
-    fast_head = copy.deepcopy(head).deploy()
-    x = torch.rand(1, 3, 160, 224) * 255
-    rois = torch.randn(5, 480, 14, 14)
-    with torch.no_grad():
-        torch.testing.assert_close(fast_backbone(x)[0], backbone(x)[0], rtol=1e-4, atol=1e-4)
-        torch.testing.assert_close(fast_head(rois), head(rois), rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.slow
-def test_compiled_fast_path_matches_the_plain_backbone():
-    plain = _trained_looking(ShuffleNetV1(widen_factor=0.25, out_indices=(3, )))
-    fast = copy.deepcopy(plain).deploy(compile=True)
-    x = torch.rand(1, 3, 64, 64) * 255
-    with torch.no_grad():
-        torch.testing.assert_close(fast(x)[0], plain(x)[0], rtol=1e-4, atol=1e-4)
+from ..models.test_switch_to_deploy import trained_looking
+from ..utils import REPO
 
 
 def test_detector_deploy_swaps_roialign_for_an_identical_kernel():
-    from mmcv.ops import RoIAlign
-
-    from shufflenet_det.deploy import TorchvisionRoIAlign, deploy_detector
     cfg = Config.fromfile(str(REPO / 'configs/faster_rcnn_shufflenet1x_fpn_coco.py'))
     model = MODELS.build(cfg.model).eval()
     extractor = model.roi_head.bbox_roi_extractor
@@ -128,4 +25,41 @@ def test_detector_deploy_swaps_roialign_for_an_identical_kernel():
     assert all(isinstance(m, TorchvisionRoIAlign) for m in extractor.roi_layers)
     assert not any(isinstance(m, RoIAlign) for m in model.modules())
     torch.testing.assert_close(after, before, rtol=0, atol=1e-6)
-    assert model.backbone.deployed
+    assert model.backbone.deployed and not model.training
+
+
+def test_c4_detector_predicts_the_same_after_deploy():
+    from mmdet.testing import demo_mm_inputs
+    cfg = Config.fromfile(str(REPO / 'configs/faster_rcnn_shufflenet1x_coco.py'))
+    cfg.model.test_cfg.rpn.max_per_img = 20
+    model = trained_looking(MODELS.build(cfg.model))
+    data = model.data_preprocessor(demo_mm_inputs(batch_size=1, image_shapes=[(3, 128, 160)],
+                                                  num_classes=80), False)
+    with torch.no_grad():
+        rpn_plain = model.rpn_head.predict(model.extract_feat(data['inputs']),
+                                           data['data_samples'], rescale=False)[0]
+        deploy_detector(model)
+        assert model.backbone.deployed and model.roi_head.shared_head.deployed
+        rpn_fast = model.rpn_head.predict(model.extract_feat(data['inputs']),
+                                          data['data_samples'], rescale=False)[0]
+    torch.testing.assert_close(rpn_fast.bboxes, rpn_plain.bboxes, rtol=1e-4, atol=1e-3)
+
+
+def test_the_search_stops_at_modules_that_convert_themselves():
+    calls = []
+
+    class Converts(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = nn.Sequential(Leaf())
+
+        def switch_to_deploy(self, **kwargs):
+            calls.append(('outer', kwargs))
+
+    class Leaf(nn.Module):
+        def switch_to_deploy(self, **kwargs):
+            calls.append(('leaf', kwargs))
+
+    model = nn.Sequential(nn.Sequential(Converts()), Leaf(), nn.ReLU())
+    assert switch_model_to_deploy(model, pointwise='conv') == 2
+    assert calls == [('outer', dict(pointwise='conv')), ('leaf', dict(pointwise='conv'))]

@@ -12,175 +12,84 @@ official checkpoints load after ``tools/convert_checkpoint.py``. What differs:
 * channel lists come from the official release wherever it defines one (g=3 and
   g=8 at 0.5x-2.0x, stems included); OpenMMLab instead rounds every width,
   which changes the stem of 1.5x (36 instead of 24);
-* the channel shuffle is the paper's permutation; Megvii's code applies its
-  inverse, which the converter accounts for;
+* the channel shuffle is the paper's permutation by default; ``shuffle_order=
+  'megvii'`` selects the inverse one of the official code, which the official
+  g=8 0.5x, 1.0x and 1.5x weights need;
 * switches for the paper's ablations: no shuffle (Table 3), SE units and the
   shallow network (Table 5);
 * ``out_indices`` counts the stem as 0, and ``num_stages`` lets a detector run
   the last stage per RoI instead (the paper's C4 Faster R-CNN).
+
+This file holds the one architecture table of the project: every other module
+(the C4 RoI head, the checkpoint converter, the tools) reads widths and unit
+counts from here.
 """
+from collections.abc import Mapping
 from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
-from mmcv.cnn import ConvModule, build_activation_layer
-from mmdet.models.layers import SELayer
+from mmcv.cnn import ConvModule, fuse_conv_bn
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import constant_init, normal_init
+from mmengine.model.weight_init import PretrainedInit, constant_init, normal_init
+from mmengine.registry import WEIGHT_INITIALIZERS
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...checkpoint.pretrained import init_from_pretrained, is_pretrained_cfg
-from ..layers.channel_shuffle import channel_shuffle
+from ..layers.channels_last_pool import ChannelsLastPool
+from ..layers.shuffle_unit import (check_deploy_options, make_shuffle_stage,
+                                   switch_units_to_deploy)
 
-ConfigType = dict
-OptConfigType = Optional[dict]
+# Stage 2-4 output channels of "ShuffleNet 1x", paper Table 1, keyed by groups.
+BASE_CHANNELS = {
+    1: (144, 288, 576),
+    2: (200, 400, 800),
+    3: (240, 480, 960),
+    4: (272, 544, 1088),
+    8: (384, 768, 1536),
+}
+# (stem, Stage 2, 3, 4) channels fixed by the official Megvii release, keyed by (groups, width).
+OFFICIAL_CHANNELS = {
+    (3, 0.5): (12, 120, 240, 480),
+    (3, 1.0): (24, 240, 480, 960),
+    (3, 1.5): (24, 360, 720, 1440),
+    (3, 2.0): (48, 480, 960, 1920),
+    (8, 0.5): (16, 192, 384, 768),
+    (8, 1.0): (24, 384, 768, 1536),
+    (8, 1.5): (24, 576, 1152, 2304),
+    (8, 2.0): (48, 768, 1536, 3072),
+}
+GROUPS = tuple(BASE_CHANNELS)
+WIDEN_FACTORS = (0.25, 0.5, 1.0, 1.5, 2.0)
+# Units in Stages 2, 3 and 4 (paper Table 1); the shallow variant halves them.
+STAGE_UNITS = (4, 8, 4)
 
 
-class ShuffleUnit(BaseModule):
-    """The ShuffleNet unit (paper Fig. 2b and 2c).
+def _round_to_multiple(value: float, divisor: int) -> int:
+    """Nearest positive multiple of ``divisor`` (ties round up)."""
+    return max(divisor, int(value / divisor + 0.5) * divisor)
 
-    ``x -> 1x1 GConv -> BN -> ReLU -> 3x3 DWConv -> BN -> shuffle -> 1x1 GConv -> BN``,
-    then ``ReLU(x + branch)`` at stride 1, or ``cat(AvgPool3x3(x), ReLU(branch))``
-    at stride 2. There is no ReLU after the depthwise convolution. The shuffle
-    sits after the depthwise convolution, as in both public implementations;
-    since that convolution is per channel, this is the same function family as
-    the paper's figure.
 
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels of the unit. At stride 2 the branch
-            produces ``out_channels - in_channels`` of them.
-        mid_channels (int): Bottleneck channels (a quarter of the stage's output
-            channels in ShuffleNet).
-        groups (int): Groups of the pointwise convolutions. Default: 3.
-        stride (int): 1 (residual add) or 2 (avg-pool shortcut and concat).
-            Default: 1.
-        group_first_conv (bool): Whether the first pointwise convolution is
-            grouped. The paper leaves it dense in the first unit of Stage 2,
-            whose input has only 24 channels. Default: True.
-        shuffle (bool): Apply the channel shuffle. Default: True.
-        with_se (bool): Reweight the branch output with a Squeeze-and-
-            Excitation block (reduction 16) before it is merged. Default: False.
-        conv_cfg (dict, optional): Convolution config. Default: None.
-        norm_cfg (dict): Normalisation config. Default: dict(type='BN').
-        act_cfg (dict): Activation config. Default: dict(type='ReLU').
-        with_cp (bool): Recompute the unit in the backward pass (activation
-            checkpointing) to save memory. BN running statistics are then
-            updated twice per step, as in MMDetection's ResNet. Default: False.
-        init_cfg (dict, optional): Initialisation config. Default: None.
+def shufflenet_v1_channels(groups: int = 3, widen_factor: float = 1.0) -> tuple[int, ...]:
+    """(stem, Stage 2, Stage 3, Stage 4) channels of ShuffleNet V1 ``widen_factor`` x, g=``groups``.
+
+    The official release's lists where it defines one, else Table 1 x ``widen_factor``
+    rounded as :class:`ShuffleNetV1` documents. Configs import this to wire necks and
+    heads to the backbone without copying numbers.
+
+    Raises:
+        ValueError: for groups or widths outside the allowed values.
     """
-
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 mid_channels: int,
-                 groups: int = 3,
-                 stride: int = 1,
-                 group_first_conv: bool = True,
-                 shuffle: bool = True,
-                 with_se: bool = False,
-                 conv_cfg: OptConfigType = None,
-                 norm_cfg: ConfigType = dict(type='BN'),
-                 act_cfg: ConfigType = dict(type='ReLU'),
-                 with_cp: bool = False,
-                 init_cfg: OptConfigType = None) -> None:
-        super().__init__(init_cfg)
-        if stride not in (1, 2):
-            raise ValueError(f'stride must be 1 or 2, got {stride}')
-        if stride == 1 and in_channels != out_channels:
-            raise ValueError('a stride-1 unit adds its input to its output, so in_channels '
-                             f'({in_channels}) must equal out_channels ({out_channels})')
-        branch_channels = out_channels - in_channels if stride == 2 else out_channels
-        if branch_channels <= 0:
-            raise ValueError(f'a stride-2 unit needs out_channels ({out_channels}) > '
-                             f'in_channels ({in_channels})')
-        first_groups = groups if group_first_conv else 1
-        for name, value, divisor in (('in_channels', in_channels, first_groups),
-                                     ('mid_channels', mid_channels, groups),
-                                     ('branch output channels', branch_channels, groups)):
-            if value % divisor:
-                raise ValueError(f'{name} ({value}) must be divisible by groups ({divisor})')
-
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.mid_channels = mid_channels
-        self.groups = groups
-        self.stride = stride
-        self.shuffle = shuffle and groups > 1
-        self.shuffle_fn = channel_shuffle  # deploy() may swap in an equivalent faster kernel
-        self.merge_inplace = False  # deploy(): add and ReLU in place (inference only)
-        self.with_cp = with_cp
-
-        self.g_conv_1x1_compress = ConvModule(
-            in_channels, mid_channels, 1, groups=first_groups,
-            conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.depthwise_conv3x3_bn = ConvModule(
-            mid_channels, mid_channels, 3, stride=stride, padding=1, groups=mid_channels,
-            conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=None)
-        self.g_conv_1x1_expand = ConvModule(
-            mid_channels, branch_channels, 1, groups=groups,
-            conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=None)
-        self.se = SELayer(branch_channels, ratio=16) if with_se else None
-        if stride == 2:
-            self.avgpool = nn.AvgPool2d(kernel_size=3, stride=2, padding=1)
-        self.act = build_activation_layer(act_cfg)
-
-    def _forward(self, x: Tensor) -> Tensor:
-        out = self.g_conv_1x1_compress(x)
-        out = self.depthwise_conv3x3_bn(out)
-        if self.shuffle:
-            out = self.shuffle_fn(out, self.groups)
-        out = self.g_conv_1x1_expand(out)
-        if self.se is not None:
-            out = self.se(out)
-        if self.stride == 2:
-            return torch.cat((self.avgpool(x), self.act(out)), dim=1)
-        return self.act(out.add_(x) if self.merge_inplace else x + out)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.with_cp and self.training and torch.is_grad_enabled():
-            return cp.checkpoint(self._forward, x, use_reentrant=False)
-        return self._forward(x)
-
-
-def make_shuffle_stage(in_channels: int,
-                       out_channels: int,
-                       num_units: int,
-                       groups: int,
-                       group_first_conv: bool = True,
-                       **unit_kwargs) -> nn.Sequential:
-    """Build one ShuffleNet stage: a stride-2 unit, then ``num_units - 1`` stride-1 units.
-
-    Every unit's bottleneck is a quarter of ``out_channels``. Kept as a function so
-    that a detector's RoI head can build the last stage with the backbone's
-    parameter names.
-
-    Args:
-        in_channels (int): Input channels of the stage.
-        out_channels (int): Output channels of the stage.
-        num_units (int): Units in the stage, at least 1.
-        groups (int): Groups of the pointwise convolutions.
-        group_first_conv (bool): Whether the first unit's first pointwise
-            convolution is grouped (False only for Stage 2). Default: True.
-        **unit_kwargs: Passed to every :class:`ShuffleUnit`.
-
-    Returns:
-        nn.Sequential: The units, named ``0`` to ``num_units - 1``.
-    """
-    units = []
-    for i in range(num_units):
-        units.append(ShuffleUnit(
-            in_channels if i == 0 else out_channels,
-            out_channels,
-            mid_channels=out_channels // 4,
-            groups=groups,
-            stride=2 if i == 0 else 1,
-            group_first_conv=group_first_conv or i > 0,
-            **unit_kwargs))
-    return nn.Sequential(*units)
+    if groups not in GROUPS:
+        raise ValueError(f'groups must be one of {GROUPS}, got {groups!r}')
+    if widen_factor not in WIDEN_FACTORS:
+        raise ValueError(f'widen_factor must be one of {WIDEN_FACTORS}, got {widen_factor!r}')
+    if (groups, widen_factor) in OFFICIAL_CHANNELS:
+        return OFFICIAL_CHANNELS[(groups, widen_factor)]
+    stem = _round_to_multiple(24 * widen_factor, groups)
+    stages = tuple(_round_to_multiple(c * widen_factor, 4 * groups) for c in BASE_CHANNELS[groups])
+    return (stem, *stages)
 
 
 def init_like_official(module: nn.Module) -> None:
@@ -194,52 +103,32 @@ def init_like_official(module: nn.Module) -> None:
             constant_init(m, val=1, bias=1e-4)
 
 
-def _round_to_multiple(value: float, divisor: int) -> int:
-    """Nearest positive multiple of ``divisor`` (ties round up)."""
-    return max(divisor, int(value / divisor + 0.5) * divisor)
+def init_shufflenet_weights(module: BaseModule) -> None:
+    """``init_weights`` of the backbone and the C4 RoI head.
 
-
-# Stage 2-4 output channels of "ShuffleNet 1x", paper Table 1.
-BASE_CHANNELS = {
-    1: (144, 288, 576),
-    2: (200, 400, 800),
-    3: (240, 480, 960),
-    4: (272, 544, 1088),
-    8: (384, 768, 1536),
-}
-# (stem, Stage 2, 3, 4) channels fixed by the official Megvii release.
-OFFICIAL_CHANNELS = {
-    (3, 0.5): (12, 120, 240, 480),
-    (3, 1.0): (24, 240, 480, 960),
-    (3, 1.5): (24, 360, 720, 1440),
-    (3, 2.0): (48, 480, 960, 1920),
-    (8, 0.5): (16, 192, 384, 768),
-    (8, 1.0): (24, 384, 768, 1536),
-    (8, 1.5): (24, 576, 1152, 2304),
-    (8, 2.0): (48, 768, 1536, 3072),
-}
-WIDEN_FACTORS = (0.25, 0.5, 1.0, 1.5, 2.0)
-
-
-def shufflenet_v1_channels(groups: int = 3, widen_factor: float = 1.0) -> tuple[int, ...]:
-    """(stem, Stage 2, Stage 3, Stage 4) channels of ShuffleNet V1 ``widen_factor`` x, g=``groups``.
-
-    The official release's lists where it defines one, else Table 1 x ``widen_factor``
-    rounded as :class:`ShuffleNetV1` documents. Configs import this to wire necks and
-    heads to the backbone without copying numbers.
-
-    Raises:
-        ValueError: for groups or widths outside the allowed values.
+    ``init_cfg=None`` initialises as the official code does. ``dict(type='Pretrained',
+    ...)`` loads strictly through the ``StrictPretrained`` initialiser, and falls back
+    to the official initialisation when the file is missing and ``missing_ok`` allows
+    it. Any other ``init_cfg`` is MMEngine's.
     """
-    if groups not in BASE_CHANNELS:
-        raise ValueError(f'groups must be one of {tuple(BASE_CHANNELS)}, got {groups!r}')
-    if widen_factor not in WIDEN_FACTORS:
-        raise ValueError(f'widen_factor must be one of {WIDEN_FACTORS}, got {widen_factor!r}')
-    if (groups, widen_factor) in OFFICIAL_CHANNELS:
-        return OFFICIAL_CHANNELS[(groups, widen_factor)]
-    stem = _round_to_multiple(24 * widen_factor, groups)
-    stages = tuple(_round_to_multiple(c * widen_factor, 4 * groups) for c in BASE_CHANNELS[groups])
-    return (stem, *stages)
+    cfg = module.init_cfg
+    pretrained = isinstance(cfg, Mapping) and cfg.get('type') in ('Pretrained', PretrainedInit)
+    if cfg is not None and not pretrained:
+        BaseModule.init_weights(module)
+        return
+    # Strict loading lives in shufflenet_det.checkpoint, registered in MMEngine's
+    # WEIGHT_INITIALIZERS as 'StrictPretrained'. Naming it through the registry, instead
+    # of importing it, keeps models/ at the bottom of the import graph.
+    if not (pretrained and WEIGHT_INITIALIZERS.build(dict(cfg, type='StrictPretrained'))(module)):
+        init_like_official(module)
+    module._is_init = True
+
+
+def keep_norms_in_eval(module: nn.Module) -> None:
+    """Put every BN layer of ``module`` in eval mode (``norm_eval``)."""
+    for m in module.modules():
+        if isinstance(m, _BatchNorm):
+            m.eval()
 
 
 @MODELS.register_module()
@@ -247,14 +136,14 @@ class ShuffleNetV1(BaseModule):
     """ShuffleNet V1 backbone.
 
     Channel lists ``(stem, Stage 2, Stage 3, Stage 4)``, as
-    :func:`shufflenet_v1_channels` gives them, come from
-    :attr:`official_channels` when the official release defines the
-    ``(groups, widen_factor)`` pair (g=3 and g=8 at 0.5x-2.0x). Otherwise they
-    are Table 1's 1x widths times ``widen_factor``, rounded to the nearest
-    multiple of ``4 * groups`` (so the bottleneck, a quarter of the width,
-    splits into ``groups`` equal groups), and a stem of ``24 * widen_factor``
-    rounded to the nearest multiple of ``groups``; ties round up. For example
-    0.5x g=2 is (12, 104, 200, 400) and 0.25x g=4 is (8, 64, 144, 272).
+    :func:`shufflenet_v1_channels` gives them, come from ``OFFICIAL_CHANNELS``
+    when the official release defines the ``(groups, widen_factor)`` pair (g=3
+    and g=8 at 0.5x-2.0x). Otherwise they are Table 1's 1x widths times
+    ``widen_factor``, rounded to the nearest multiple of ``4 * groups`` (so the
+    bottleneck, a quarter of the width, splits into ``groups`` equal groups),
+    and a stem of ``24 * widen_factor`` rounded to the nearest multiple of
+    ``groups``; ties round up. For example 0.5x g=2 is (12, 104, 200, 400) and
+    0.25x g=4 is (8, 64, 144, 272).
 
     Args:
         groups (int): Groups of the pointwise convolutions, one of
@@ -270,6 +159,10 @@ class ShuffleNetV1(BaseModule):
             first k stages; parameters and BN statistics both. Default: -1.
         shuffle (bool): Channel shuffle on (the paper's Table 3 ablation turns it
             off). Default: True.
+        shuffle_order (str): 'paper', the paper's permutation, or 'megvii', the
+            inverse one that the official code applies. Weights converted from
+            the official g=8 0.5x, 1.0x and 1.5x files need 'megvii' (their
+            ``meta['arch']`` says so, and loading checks it). Default: 'paper'.
         with_se (bool): Squeeze-and-Excitation in every unit (Table 5,
             "2x with SE"). Default: False.
         shallow (bool): Half the units per stage, (2, 4, 2) instead of
@@ -295,12 +188,10 @@ class ShuffleNetV1(BaseModule):
             ``stride`` and ``module`` name, recorded while building.
         out_channels (tuple[int]): Channels of each map ``forward`` returns.
         out_strides (tuple[int]): Stride of each map ``forward`` returns.
+        deployed (bool): Converted by :meth:`switch_to_deploy` (inference only).
+        channels_last (bool): ``forward`` turns its input channels_last (set by
+            :meth:`switch_to_deploy`).
     """
-
-    base_channels = BASE_CHANNELS
-    official_channels = OFFICIAL_CHANNELS
-    widen_factors = WIDEN_FACTORS
-    stage_units = (4, 8, 4)
 
     def __init__(self,
                  groups: int = 3,
@@ -309,16 +200,52 @@ class ShuffleNetV1(BaseModule):
                  num_stages: int = 3,
                  frozen_stages: int = -1,
                  shuffle: bool = True,
+                 shuffle_order: str = 'paper',
                  with_se: bool = False,
                  shallow: bool = False,
-                 conv_cfg: OptConfigType = None,
-                 norm_cfg: ConfigType = dict(type='BN'),
-                 act_cfg: ConfigType = dict(type='ReLU'),
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU'),
                  norm_eval: bool = False,
                  with_cp: bool = False,
-                 init_cfg: OptConfigType = None) -> None:
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
         self.stage_channels = shufflenet_v1_channels(groups, widen_factor)
+        self._check_stage_arguments(out_indices, num_stages, frozen_stages)
+        self.groups = groups
+        self.widen_factor = widen_factor
+        self.out_indices = tuple(sorted(out_indices))
+        self.num_stages = num_stages
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.shuffle_order = shuffle_order
+        self.units_per_stage = tuple(n // 2 for n in STAGE_UNITS) if shallow else STAGE_UNITS
+        self.deployed = False
+        self.channels_last = False
+        # Everything a ShuffleUnit needs beyond its widths; the C4 RoI head reuses it
+        # to build Stage 4 exactly as this backbone would.
+        self.unit_cfg = dict(shuffle=shuffle, shuffle_order=shuffle_order, with_se=with_se,
+                             conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg,
+                             with_cp=with_cp)
+
+        stem_channels = self.stage_channels[0]
+        self.conv1 = ConvModule(3, stem_channels, 3, stride=2, padding=1,
+                                conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.feature_info = [dict(channels=stem_channels, stride=4, module='maxpool')]
+        self.layers = nn.ModuleList()
+        for i in range(num_stages):
+            self.layers.append(make_shuffle_stage(
+                self.stage_channels[i], self.stage_channels[i + 1],
+                self.units_per_stage[i], groups, group_first_conv=i > 0, **self.unit_cfg))
+            self.feature_info.append(dict(channels=self.stage_channels[i + 1],
+                                          stride=8 * 2**i, module=f'layers.{i}'))
+        self.out_channels = tuple(self.feature_info[i]['channels'] for i in self.out_indices)
+        self.out_strides = tuple(self.feature_info[i]['stride'] for i in self.out_indices)
+        self._freeze_stages()
+
+    @staticmethod
+    def _check_stage_arguments(out_indices, num_stages, frozen_stages) -> None:
         if num_stages not in (1, 2, 3):
             raise ValueError(f'num_stages must be one of (1, 2, 3), got {num_stages!r}')
         valid_indices = tuple(range(num_stages + 1))
@@ -332,61 +259,46 @@ class ShuffleNetV1(BaseModule):
             raise ValueError(f'frozen_stages must be one of {tuple(range(-1, num_stages + 1))} '
                              f'(with num_stages={num_stages}), got {frozen_stages!r}')
 
-        self.groups = groups
-        self.widen_factor = widen_factor
-        self.out_indices = tuple(sorted(out_indices))
-        self.num_stages = num_stages
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.units_per_stage = tuple(n // 2 for n in self.stage_units) if shallow \
-            else self.stage_units
-        # Everything a ShuffleUnit needs beyond its widths; the C4 RoI head reuses it
-        # to build Stage 4 exactly as this backbone would.
-        self.unit_cfg = dict(shuffle=shuffle, with_se=with_se, conv_cfg=conv_cfg,
-                             norm_cfg=norm_cfg, act_cfg=act_cfg, with_cp=with_cp)
-
-        stem_channels = self.stage_channels[0]
-        self.conv1 = ConvModule(3, stem_channels, 3, stride=2, padding=1,
-                                conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.feature_info = [dict(channels=stem_channels, stride=4, module='maxpool')]
-
-        self.layers = nn.ModuleList()
-        for i in range(num_stages):
-            self.layers.append(make_shuffle_stage(
-                self.stage_channels[i], self.stage_channels[i + 1],
-                self.units_per_stage[i], groups, group_first_conv=i > 0, **self.unit_cfg))
-            self.feature_info.append(dict(channels=self.stage_channels[i + 1],
-                                          stride=8 * 2**i, module=f'layers.{i}'))
-
-        self.out_channels = tuple(self.feature_info[i]['channels'] for i in self.out_indices)
-        self.out_strides = tuple(self.feature_info[i]['stride'] for i in self.out_indices)
-        self._freeze_stages()
-
     def init_weights(self) -> None:
         """Load ``init_cfg``'s checkpoint strictly, or initialise as the official code does."""
-        if is_pretrained_cfg(self.init_cfg):
-            if init_from_pretrained(self, self.init_cfg):
-                self._is_init = True
-                return
-        elif self.init_cfg is not None:
-            super().init_weights()
-            return
-        init_like_official(self)
-        self._is_init = True
+        init_shufflenet_weights(self)
 
-    def deploy(self, memory_format: str = 'channels_last', pointwise: str = 'matmul',
-               fast_shuffle: bool = False, compile: bool = False) -> 'ShuffleNetV1':
-        """Convert to the CPU inference fast path, in place (BN fused: no training after).
+    def switch_to_deploy(self, memory_format: str = 'channels_last', pointwise: str = 'matmul',
+                         fast_shuffle: bool = False, merge_inplace: bool = True,
+                         compile: bool = False) -> 'ShuffleNetV1':
+        """Convert in place to the CPU inference fast path (BN fused: no training after).
 
-        See :func:`shufflenet_det.deploy.deploy_shufflenet` for the arguments; the
-        defaults were the fastest in ``tools/benchmark.py``'s ablation.
+        The defaults were the fastest in ``tools/benchmark.py backbone --ablation``.
+
+        Args:
+            memory_format (str): 'contiguous' (NCHW; pools switch to channels_last)
+                or 'channels_last' (everything). Default: 'channels_last'.
+            pointwise (str): 'matmul' or 'conv', see
+                :meth:`ShuffleUnit.switch_to_deploy`. Default: 'matmul'.
+            fast_shuffle (bool): ATen's shuffle kernel. Default: False.
+            merge_inplace (bool): Each unit's add and ReLU in place. Default: True.
+            compile (bool): Also ``torch.compile`` this module. The first call then
+                takes tens of seconds (and again for each new input shape), later
+                ones are faster. Default: False.
+
+        Returns:
+            ShuffleNetV1: ``self``, in eval mode.
         """
-        from ...deploy.fast_path import deploy_shufflenet
-        return deploy_shufflenet(self, memory_format, pointwise, fast_shuffle, compile)
+        check_deploy_options(memory_format, pointwise)
+        if self.deployed:
+            return self
+        self.eval()
+        fuse_conv_bn(self.conv1)
+        self.maxpool = ChannelsLastPool(self.maxpool)
+        switch_units_to_deploy(self, memory_format, pointwise, fast_shuffle, merge_inplace)
+        self.channels_last = memory_format == 'channels_last'
+        self.deployed = True
+        if compile:
+            self.compile()
+        return self
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        if getattr(self, 'deploy_memory_format', None) == 'channels_last':
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.maxpool(self.conv1(x))
         outs = [x] if 0 in self.out_indices else []
@@ -406,13 +318,12 @@ class ShuffleNetV1(BaseModule):
 
     def train(self, mode: bool = True) -> 'ShuffleNetV1':
         """Switch mode, keeping frozen stages and (with ``norm_eval``) BN layers in eval."""
-        if mode and getattr(self, 'deployed', False):
-            raise RuntimeError('this ShuffleNetV1 was converted by deploy() (BN fused into the '
-                               'convolutions) and is for inference only; build a new one to train')
+        if mode and self.deployed:
+            raise RuntimeError('this ShuffleNetV1 was converted by switch_to_deploy() (BN fused '
+                               'into the convolutions) and is for inference only; build a new '
+                               'one to train')
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
+            keep_norms_in_eval(self)
         return self

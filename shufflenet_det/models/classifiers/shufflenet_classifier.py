@@ -56,9 +56,10 @@ class ShuffleNetClassifier(BaseModel):
         self.head = LinearClsHead(self.backbone.out_channels[-1], num_classes)
         self.label_smoothing = label_smoothing
 
-    def deploy(self, **kwargs) -> 'ShuffleNetClassifier':
-        """Convert the backbone to its inference fast path (see ``ShuffleNetV1.deploy``)."""
-        self.backbone.deploy(**kwargs)
+    def switch_to_deploy(self, **kwargs) -> 'ShuffleNetClassifier':
+        """Convert the backbone to its inference fast path (``ShuffleNetV1.switch_to_deploy``
+        takes the arguments)."""
+        self.backbone.switch_to_deploy(**kwargs)
         return self.eval()
 
     def forward(self,

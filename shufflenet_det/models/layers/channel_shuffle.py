@@ -1,11 +1,18 @@
-"""The channel shuffle of ShuffleNet (Zhang et al., 2017, Sec. 3.1).
+"""The channel shuffle of ShuffleNet (Zhang et al., 2017, Sec. 3.1), and its inverse.
 
 A tensor with ``groups * n`` channels is read as a ``(groups, n)`` grid,
 transposed to ``(n, groups)`` and flattened, so that every group of the next
 grouped convolution receives channels from every group of the previous one.
+
+The official Megvii code applies the inverse permutation (channels read as an
+``(n, groups)`` grid). Both orders are offered, as ``shuffle_order='paper'`` and
+``'megvii'`` of the backbone, so that every official checkpoint runs exactly.
 """
 import torch
 from torch import Tensor
+
+#: ``shuffle_order`` values: the paper's permutation, or the official code's inverse.
+SHUFFLE_ORDERS = ('paper', 'megvii')
 
 
 def channel_shuffle_indices(channels: int, groups: int) -> list[int]:
@@ -42,6 +49,36 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     _check_divisible(channels, groups)
     x = x.reshape(batch, groups, channels // groups, height, width)
     return torch.flatten(x.transpose(1, 2), 1, 2)
+
+
+def inverse_channel_shuffle_indices(channels: int, groups: int) -> list[int]:
+    """Source channel of each output channel of :func:`inverse_channel_shuffle`."""
+    _check_divisible(channels, groups)
+    return channel_shuffle_indices(channels, channels // groups)
+
+
+def inverse_channel_shuffle(x: Tensor, groups: int) -> Tensor:
+    """The inverse of :func:`channel_shuffle` with ``groups``: the official Megvii code's shuffle.
+
+    ``inverse_channel_shuffle(channel_shuffle(x, g), g) == x``. Reading the
+    channels as an ``(n, groups)`` grid and transposing is the same as the paper's
+    shuffle with ``n = C / groups`` groups.
+    """
+    _check_divisible(x.shape[1], groups)
+    return channel_shuffle(x, x.shape[1] // groups)
+
+
+def check_shuffle_order(shuffle_order: str) -> str:
+    """Return ``shuffle_order`` if it is one of :data:`SHUFFLE_ORDERS`.
+
+    Raises:
+        ValueError: naming the value and the allowed ones.
+    """
+    if shuffle_order not in SHUFFLE_ORDERS:
+        raise ValueError(f'shuffle_order must be one of {SHUFFLE_ORDERS} (the paper\'s '
+                         f'permutation, or the inverse one of the official Megvii code), '
+                         f'got {shuffle_order!r}')
+    return shuffle_order
 
 
 def _check_divisible(channels: int, groups: int) -> None:

@@ -12,10 +12,11 @@ from typing import Optional
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..backbones.shufflenet_v1 import (ShuffleNetV1, init_like_official, make_shuffle_stage,
+from ..backbones.shufflenet_v1 import (STAGE_UNITS, init_shufflenet_weights, keep_norms_in_eval,
                                        shufflenet_v1_channels)
+from ..layers.shuffle_unit import (check_deploy_options, make_shuffle_stage,
+                                   switch_units_to_deploy)
 
 
 @MODELS.register_module()
@@ -26,6 +27,7 @@ class ShuffleNetV1SharedHead(BaseModule):
         groups (int): As the backbone's. Default: 3.
         widen_factor (float): As the backbone's. Default: 1.0.
         shuffle (bool): As the backbone's. Default: True.
+        shuffle_order (str): As the backbone's: 'paper' or 'megvii'. Default: 'paper'.
         with_se (bool): As the backbone's. Default: False.
         shallow (bool): As the backbone's: half the units. Default: False.
         conv_cfg (dict, optional): Convolution config. Default: None.
@@ -41,12 +43,14 @@ class ShuffleNetV1SharedHead(BaseModule):
     Attributes:
         in_channels (int): Stage 3 channels, which the RoI extractor must give.
         out_channels (int): Stage 4 channels, which the box head receives.
+        deployed (bool): Converted by :meth:`switch_to_deploy` (inference only).
     """
 
     def __init__(self,
                  groups: int = 3,
                  widen_factor: float = 1.0,
                  shuffle: bool = True,
+                 shuffle_order: str = 'paper',
                  with_se: bool = False,
                  shallow: bool = False,
                  conv_cfg: Optional[dict] = None,
@@ -59,35 +63,39 @@ class ShuffleNetV1SharedHead(BaseModule):
         channels = shufflenet_v1_channels(groups, widen_factor)
         self.in_channels, self.out_channels = channels[2], channels[3]
         self.norm_eval = norm_eval
-        units = ShuffleNetV1.stage_units[2] // (2 if shallow else 1)
+        self.shuffle_order = shuffle_order
+        self.deployed = False
+        units = STAGE_UNITS[2] // (2 if shallow else 1)
         self.stage4 = make_shuffle_stage(
             self.in_channels, self.out_channels, units, groups, shuffle=shuffle,
-            with_se=with_se, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg,
-            with_cp=with_cp)
+            shuffle_order=shuffle_order, with_se=with_se, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+            act_cfg=act_cfg, with_cp=with_cp)
 
     def init_weights(self) -> None:
-        if self.init_cfg is None:
-            init_like_official(self)
-            self._is_init = True
-        else:
-            super().init_weights()
+        init_shufflenet_weights(self)
 
-    def deploy(self, memory_format: str = 'channels_last', pointwise: str = 'matmul',
-               fast_shuffle: bool = False, compile: bool = False) -> 'ShuffleNetV1SharedHead':
-        """Convert to the CPU inference fast path, in place (as ``ShuffleNetV1.deploy``)."""
-        from ...deploy.fast_path import deploy_shufflenet
-        return deploy_shufflenet(self, memory_format, pointwise, fast_shuffle, compile)
+    def switch_to_deploy(self, memory_format: str = 'channels_last', pointwise: str = 'matmul',
+                         fast_shuffle: bool = False, merge_inplace: bool = True,
+                         compile: bool = False) -> 'ShuffleNetV1SharedHead':
+        """Convert in place to the CPU inference fast path (``ShuffleNetV1.switch_to_deploy``
+        documents the arguments)."""
+        check_deploy_options(memory_format, pointwise)
+        if self.deployed:
+            return self
+        switch_units_to_deploy(self, memory_format, pointwise, fast_shuffle, merge_inplace)
+        self.deployed = True
+        if compile:
+            self.compile()
+        return self
 
     def forward(self, x: Tensor) -> Tensor:
         return self.stage4(x)
 
     def train(self, mode: bool = True) -> 'ShuffleNetV1SharedHead':
-        if mode and getattr(self, 'deployed', False):
-            raise RuntimeError('this shared head was converted by deploy() and is for inference '
-                               'only')
+        if mode and self.deployed:
+            raise RuntimeError('this shared head was converted by switch_to_deploy() and is for '
+                               'inference only')
         super().train(mode)
         if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
+            keep_norms_in_eval(self)
         return self
