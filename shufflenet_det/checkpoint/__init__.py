@@ -1,12 +1,19 @@
 """Checkpoint reading, strict loading, conversion and safe ``torch.load``."""
+from .convert import convert_file
 from .detector_init import ShuffleNetPretrainedInit, check_input_convention
-from .export import export_backbone
-from .io import CheckpointFileError, UnsafeCheckpointError, atomic_save, load_checkpoint_file
-from .megvii import MEGVII_INPUT_CONVENTION, OPENMMLAB_INPUT_CONVENTION
-from .pretrained import load_parts, load_strict, read_checkpoint
+from .export import BACKBONE_PREFIX, export_backbone
+from .formats import ConversionError
+from .io import (CheckpointFileError, UnsafeCheckpointError, atomic_save, checkpoint_exists,
+                 load_checkpoint_file, read_checkpoint)
+from .megvii import MEGVII_INPUT_CONVENTION
+from .openmmlab import OPENMMLAB_INPUT_CONVENTION
+from .pretrained import (StrictPretrainedInit, check_shuffle_order, load_model_checkpoint,
+                         load_parts, load_strict, select_prefix, shufflenet_modules)
 from .safe_globals import allow_mmengine_checkpoints
 
-__all__ = ['MEGVII_INPUT_CONVENTION', 'OPENMMLAB_INPUT_CONVENTION', 'CheckpointFileError',
-           'ShuffleNetPretrainedInit', 'UnsafeCheckpointError', 'allow_mmengine_checkpoints',
-           'atomic_save', 'check_input_convention', 'export_backbone', 'load_checkpoint_file',
-           'load_parts', 'load_strict', 'read_checkpoint']
+__all__ = ['BACKBONE_PREFIX', 'MEGVII_INPUT_CONVENTION', 'OPENMMLAB_INPUT_CONVENTION',
+           'CheckpointFileError', 'ConversionError', 'ShuffleNetPretrainedInit',
+           'StrictPretrainedInit', 'UnsafeCheckpointError', 'allow_mmengine_checkpoints',
+           'atomic_save', 'check_input_convention', 'check_shuffle_order', 'checkpoint_exists',
+           'convert_file', 'export_backbone', 'load_checkpoint_file', 'load_model_checkpoint',
+           'load_parts', 'load_strict', 'read_checkpoint', 'select_prefix', 'shufflenet_modules']

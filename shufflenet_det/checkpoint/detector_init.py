@@ -27,7 +27,10 @@ from mmengine.logging import print_log
 from mmengine.registry import WEIGHT_INITIALIZERS
 from torch import nn
 
-from .pretrained import checkpoint_exists, load_parts, read_checkpoint, select_prefix
+from ..errors import ConfigError
+from ..models.roi_heads import ShuffleNetV1SharedHead
+from .io import checkpoint_exists, read_checkpoint
+from .pretrained import check_shuffle_order, load_parts, select_prefix
 
 
 def _preprocessor_convention(preprocessor: nn.Module) -> Optional[dict]:
@@ -45,6 +48,9 @@ def check_input_convention(expected: dict, preprocessor: nn.Module, source: str)
         expected (dict): ``mean``, ``std`` and ``bgr_to_rgb`` as a checkpoint records them.
         preprocessor (nn.Module): The detector's ``DetDataPreprocessor``.
         source (str): The checkpoint, for the message.
+
+    Raises:
+        ConfigError: naming both conventions.
     """
     want = dict(mean=[round(float(v), 4) for v in expected['mean']],
                 std=[round(float(v), 4) for v in expected['std']],
@@ -54,7 +60,7 @@ def check_input_convention(expected: dict, preprocessor: nn.Module, source: str)
         have = dict(mean=[0.0] * 3, std=[1.0] * 3, bgr_to_rgb=bool(
             getattr(preprocessor, '_channel_conversion', False)))
     if have != want:
-        raise ValueError(
+        raise ConfigError(
             f'{source} was trained on images normalised with mean={want["mean"]}, '
             f'std={want["std"]}, bgr_to_rgb={want["bgr_to_rgb"]}, but the detector\'s '
             f'data_preprocessor uses mean={have["mean"]}, std={have["std"]}, '
@@ -86,8 +92,6 @@ class ShuffleNetPretrainedInit:
         self.strict = strict
 
     def __call__(self, detector: nn.Module) -> None:
-        from ..models.roi_heads import ShuffleNetV1SharedHead
-
         if not checkpoint_exists(self.checkpoint) and self.missing_ok:
             print_log(f'pretrained ShuffleNet checkpoint {self.checkpoint} not found: the '
                       'detector trains from scratch. With norm_eval=True its BN statistics '
@@ -99,10 +103,12 @@ class ShuffleNetPretrainedInit:
         where = f'{self.checkpoint} (prefix {self.prefix!r})'
         state = select_prefix(state, self.prefix, self.checkpoint)
         backbone = detector.backbone
-        parts = {'': backbone}
+        parts, named = {'': backbone}, {'model.backbone': backbone}
         shared_head = getattr(getattr(detector, 'roi_head', None), 'shared_head', None)
         if isinstance(shared_head, ShuffleNetV1SharedHead):
             parts[f'layers.{backbone.num_stages}.'] = shared_head.stage4
+            named['model.roi_head.shared_head'] = shared_head
+        check_shuffle_order(meta, named, where)
         if 'input_convention' in meta:
             check_input_convention(meta['input_convention'], detector.data_preprocessor, where)
         loaded = load_parts(parts, state, where, strict=self.strict)

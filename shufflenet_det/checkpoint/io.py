@@ -2,14 +2,22 @@
 import os
 import pickle
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from mmengine.runner.checkpoint import _load_checkpoint
 
+from ..errors import InputError, InputFileNotFoundError
 from ..fileio import atomic_open
 
+# torch.save writes a zip archive; files of torch < 1.6 and bare pickles start with the
+# pickle protocol opcode.
+_ZIP_MAGIC = b'PK\x03\x04'
+_PICKLE_MAGIC = b'\x80'
 
-class CheckpointFileError(ValueError):
+
+class CheckpointFileError(InputError, ValueError):
     """A checkpoint file that is truncated, corrupt, or not a checkpoint at all."""
 
 
@@ -35,20 +43,27 @@ def load_checkpoint_file(path: str | os.PathLike, map_location='cpu'):
     safe loading is never switched off.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
+        InputFileNotFoundError: ``path`` does not exist.
         UnsafeCheckpointError: the file holds another pickled type (named in the message).
         CheckpointFileError: the file is a directory, empty, truncated, or not a
             PyTorch checkpoint.
     """
     path = str(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f'checkpoint file not found: {path}')
+        raise InputFileNotFoundError(f'checkpoint file not found: {path}')
     if os.path.isdir(path):
         raise CheckpointFileError(f'{path} is a directory, not a checkpoint file')
     size = os.path.getsize(path)
     if size == 0:
         raise CheckpointFileError(f'{path} is empty (0 bytes), not a checkpoint; an '
                                   'interrupted copy or download leaves such files')
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if not head.startswith((_ZIP_MAGIC, _PICKLE_MAGIC)):
+        # Checked before torch.load, which reports any non-pickle as an unsafe pickle.
+        raise CheckpointFileError(
+            f'{path} ({size} bytes) is not a PyTorch checkpoint: it starts with {head!r}, '
+            'neither a zip archive (what torch.save writes) nor a pickle')
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -64,14 +79,39 @@ def load_checkpoint_file(path: str | os.PathLike, map_location='cpu'):
             ) from exc
         raise CheckpointFileError(f'{path} is not a PyTorch checkpoint ({exc})') from exc
     except Exception as exc:  # torch's errors differ by where the file breaks off
-        with open(path, 'rb') as f:
-            head = f.read(4)
         reason = str(exc).split('. ')[0] or type(exc).__name__
-        if head == b'PK\x03\x04' or head[:1] == b'\x80':  # torch's zip format, or a pickle
-            raise CheckpointFileError(
-                f'{path} ({size} bytes) is truncated or corrupt: {reason}. Checkpoints written '
-                'by this project are renamed into place only when complete, so this file was '
-                'cut short elsewhere (a copy, a download, a full disk)') from exc
         raise CheckpointFileError(
-            f'{path} ({size} bytes) is not a PyTorch checkpoint: it starts with {head!r}, '
-            f'neither a zip archive nor a pickle ({type(exc).__name__}: {reason})') from exc
+            f'{path} ({size} bytes) is truncated or corrupt: {reason}. Checkpoints written '
+            'by this project are renamed into place only when complete, so this file was '
+            'cut short elsewhere (a copy, a download, a full disk)') from exc
+
+
+def checkpoint_exists(path: str) -> bool:
+    """True for an existing local path and for any URL-like (``scheme://``) path."""
+    return '://' in str(path) or os.path.exists(path)
+
+
+def read_checkpoint(path: str, map_location: str = 'cpu') -> tuple[dict, dict]:
+    """The state dict and ``meta`` of a checkpoint file (``meta`` is ``{}`` if absent).
+
+    Accepts a bare state dict or a dict holding one under ``state_dict``. Local files
+    are read by :func:`~shufflenet_det.checkpoint.io.load_checkpoint_file` (safe
+    loading, errors naming the file); URLs and ``open-mmlab://``-style paths by
+    MMEngine's loader. Every tool reads a checkpoint through this, once.
+
+    Raises:
+        InputFileNotFoundError: ``path`` is a local path that does not exist.
+        CheckpointFileError: the file is truncated, corrupt, not a checkpoint, holds
+            objects that safe loading refuses, or holds no state dict.
+    """
+    if '://' in str(path):
+        ckpt = _load_checkpoint(path, map_location=map_location)
+    else:
+        ckpt = load_checkpoint_file(path, map_location)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, Mapping) else None
+    if not isinstance(state, Mapping) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointFileError(
+            f'{path} does not hold a state dict (a mapping of names to tensors)')
+    meta = ckpt.get('meta') if 'state_dict' in ckpt else None
+    return dict(state), dict(meta) if isinstance(meta, Mapping) else {}

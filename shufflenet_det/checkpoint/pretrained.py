@@ -5,58 +5,27 @@ what it skipped, and ``nn.Module.load_state_dict`` may copy part of a checkpoint
 before it raises on a shape mismatch. Here every key and shape is checked first;
 a module is either loaded completely or left untouched with an error that names
 what does not match.
+
+:class:`StrictPretrainedInit` is registered in MMEngine's ``WEIGHT_INITIALIZERS``
+as ``'StrictPretrained'``. The ShuffleNet modules turn their ``init_cfg=dict(
+type='Pretrained', ...)`` into it by that name, so that ``models/`` never imports
+this package (imports point down: models, then checkpoint).
 """
-import os
 from collections.abc import Mapping
 from typing import Optional
 
 import torch
 from mmengine.logging import print_log
-from mmengine.model.weight_init import PretrainedInit
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.registry import WEIGHT_INITIALIZERS
 from torch import nn
 
-from .io import load_checkpoint_file
+from ..errors import CheckpointMismatchError
+from ..models.backbones import ShuffleNetV1
+from ..models.roi_heads import ShuffleNetV1SharedHead
+from .io import checkpoint_exists, read_checkpoint
 
 _SHOWN_KEYS = 8
-
-
-def is_pretrained_cfg(init_cfg) -> bool:
-    """Whether ``init_cfg`` is a single ``dict(type='Pretrained', ...)``."""
-    return isinstance(init_cfg, Mapping) and init_cfg.get('type') in ('Pretrained',
-                                                                      PretrainedInit)
-
-
-def checkpoint_exists(path: str) -> bool:
-    """True for an existing local file and for any URL-like (``scheme://``) path."""
-    return '://' in str(path) or os.path.isfile(path)
-
-
-def read_checkpoint(path: str, map_location: str = 'cpu') -> tuple[dict, dict]:
-    """The state dict and ``meta`` of a checkpoint file (``meta`` is ``{}`` if absent).
-
-    Accepts a bare state dict or a dict holding one under ``state_dict``.
-
-    Local files are read by :func:`~shufflenet_det.checkpoint.io.load_checkpoint_file`
-    (safe loading, errors naming the file); URLs and ``open-mmlab://``-style
-    paths by MMEngine's loader.
-
-    Raises:
-        FileNotFoundError: ``path`` is a local path that does not exist.
-        CheckpointFileError: the file is truncated, corrupt, not a checkpoint, or
-            holds objects that safe loading refuses.
-        ValueError: the file holds no state dict.
-    """
-    if '://' in str(path):
-        ckpt = _load_checkpoint(path, map_location=map_location)
-    else:
-        ckpt = load_checkpoint_file(path, map_location)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, Mapping) else None
-    if not isinstance(state, Mapping) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f'{path} does not hold a state dict (a mapping of names to tensors)')
-    meta = ckpt.get('meta') if 'state_dict' in ckpt else None
-    return dict(state), dict(meta) if isinstance(meta, Mapping) else {}
+_STRICT_FALSE_HINT = 'Pass strict=False in the init_cfg to load only the matching tensors.'
 
 
 def select_prefix(state: Mapping[str, torch.Tensor], prefix: Optional[str],
@@ -64,23 +33,16 @@ def select_prefix(state: Mapping[str, torch.Tensor], prefix: Optional[str],
     """Keys of ``state`` under ``prefix``, with the prefix removed.
 
     Raises:
-        ValueError: nothing in ``state`` starts with ``prefix``.
+        CheckpointMismatchError: nothing in ``state`` starts with ``prefix``.
     """
     if not prefix:
         return dict(state)
     sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if not sub:
         tops = sorted({k.split('.', 1)[0] + '.' for k in state})
-        raise ValueError(f'{source} has no keys starting with prefix {prefix!r}; '
-                         f'its keys start with {tops[:_SHOWN_KEYS]}')
+        raise CheckpointMismatchError(f'{source} has no keys starting with prefix {prefix!r}; '
+                                      f'its keys start with {tops[:_SHOWN_KEYS]}')
     return sub
-
-
-def load_state_dict_from(path: str,
-                         prefix: Optional[str] = None,
-                         map_location: str = 'cpu') -> dict[str, torch.Tensor]:
-    """Read a checkpoint's state dict, keeping only keys under ``prefix`` (stripped)."""
-    return select_prefix(read_checkpoint(path, map_location)[0], prefix, path)
 
 
 def _listing(keys: list[str]) -> str:
@@ -88,8 +50,33 @@ def _listing(keys: list[str]) -> str:
     return ', '.join(keys[:_SHOWN_KEYS]) + more
 
 
+def _route(parts: Mapping[str, nn.Module], state: Mapping[str, torch.Tensor]):
+    """Each key to the part with the longest matching prefix; returns (routed, problems)."""
+    prefixes = sorted(parts, key=len, reverse=True)
+    routed = {p: {} for p in prefixes}
+    unused = []
+    for key, value in state.items():
+        prefix = next((p for p in prefixes if key.startswith(p)), None)
+        if prefix is None:
+            unused.append(key)
+        else:
+            routed[prefix][key[len(prefix):]] = value
+    missing, mismatched = [], []
+    for prefix, module in parts.items():
+        own, given = module.state_dict(), routed[prefix]
+        missing += [prefix + k for k in sorted(set(own) - set(given))]
+        unused += [prefix + k for k in sorted(set(given) - set(own))]
+        mismatched += [f'{prefix}{k}: checkpoint {tuple(given[k].shape)} vs model '
+                       f'{tuple(own[k].shape)}' for k in sorted(set(own) & set(given))
+                       if own[k].shape != given[k].shape]
+    problems = [f'{len(keys)} {what}: {_listing(keys)}'
+                for what, keys in (('missing keys', missing), ('unexpected keys', sorted(unused)),
+                                   ('shape mismatches', mismatched)) if keys]
+    return routed, problems
+
+
 def load_parts(parts: Mapping[str, nn.Module], state: Mapping[str, torch.Tensor],
-               source: str, strict: bool = True) -> int:
+               source: str, strict: bool = True, hint: str = _STRICT_FALSE_HINT) -> int:
     """Load one state dict into several modules, checked together before anything is copied.
 
     Each key goes to the part with the longest matching key prefix (``''`` takes the
@@ -103,40 +90,21 @@ def load_parts(parts: Mapping[str, nn.Module], state: Mapping[str, torch.Tensor]
         strict (bool): If False, load the tensors whose names and shapes match,
             and log what does not match as a warning instead of raising. For
             users who mean a partial load. Default: True.
+        hint (str): The advice ending the error message. Default: how to ask for
+            a partial load.
 
     Returns:
         int: The number of tensors loaded.
 
     Raises:
-        RuntimeError: (``strict=True``) listing missing keys, unused keys and
-            shape mismatches; no module is modified.
+        CheckpointMismatchError: (``strict=True``) listing missing keys, unused keys
+            and shape mismatches; no module is modified.
     """
-    prefixes = sorted(parts, key=len, reverse=True)
-    routed = {p: {} for p in prefixes}
-    unused = []
-    for key, value in state.items():
-        prefix = next((p for p in prefixes if key.startswith(p)), None)
-        if prefix is None:
-            unused.append(key)
-        else:
-            routed[prefix][key[len(prefix):]] = value
-    missing, mismatched = [], []
-    for prefix, module in parts.items():
-        own = module.state_dict()
-        given = routed[prefix]
-        missing += [prefix + k for k in sorted(set(own) - set(given))]
-        unused += [prefix + k for k in sorted(set(given) - set(own))]
-        mismatched += [f'{prefix}{k}: checkpoint {tuple(given[k].shape)} vs model '
-                       f'{tuple(own[k].shape)}' for k in sorted(set(own) & set(given))
-                       if own[k].shape != given[k].shape]
-    problems = [f'{len(keys)} {what}: {_listing(keys)}'
-                for what, keys in (('missing keys', missing), ('unexpected keys', sorted(unused)),
-                                   ('shape mismatches', mismatched)) if keys]
+    routed, problems = _route(parts, state)
     names = ' + '.join(type(m).__name__ for m in parts.values())
     if problems and strict:
-        raise RuntimeError(f'{source} does not match {names}; nothing was loaded. '
-                           + '; '.join(problems) + '. Pass strict=False in the init_cfg '
-                           'to load only the matching tensors.')
+        raise CheckpointMismatchError(f'{source} does not match {names}; nothing was loaded. '
+                                      + '; '.join(problems) + '. ' + hint)
     loaded = 0
     for prefix, module in parts.items():
         own = module.state_dict()
@@ -155,34 +123,121 @@ def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: st
     """Load ``state`` into ``module`` only if keys and shapes match exactly.
 
     Raises:
-        RuntimeError: listing missing keys, unexpected keys and shape
+        CheckpointMismatchError: listing missing keys, unexpected keys and shape
             mismatches. ``module`` is not modified.
     """
     load_parts({'': module}, state, source)
 
 
-def init_from_pretrained(module: nn.Module, init_cfg: Mapping, logger: str = 'current') -> bool:
-    """Initialise ``module`` from ``dict(type='Pretrained', checkpoint, prefix=None)`` strictly.
+def check_shuffle_order(meta: Mapping, modules: Mapping[str, nn.Module], source: str) -> None:
+    """Refuse weights whose recorded shuffle order differs from a module's.
 
-    With ``missing_ok=True`` in ``init_cfg``, a local checkpoint that does not
-    exist is reported as a warning and nothing is loaded. With ``strict=False``,
-    only the tensors whose names and shapes match are loaded, and the rest is
-    listed in a warning.
+    The permutation is not in the state dict: weights converted for the official
+    code's inverse shuffle load without complaint into a network that applies the
+    paper's, and compute something else. The converter records the order in
+    ``meta['arch']['shuffle_order']``; files that record none are not checked.
 
-    Returns:
-        bool: True if weights were loaded, False if the file was missing and
-        ``missing_ok`` allowed it.
+    Args:
+        meta (Mapping): The checkpoint's ``meta``.
+        modules (Mapping[str, nn.Module]): Config path (e.g. ``'model.backbone'``) ->
+            module with a ``shuffle_order`` attribute.
+        source (str): The file, for the message.
+
+    Raises:
+        CheckpointMismatchError: naming the file's order and the module's.
     """
-    path = init_cfg['checkpoint']
-    prefix = init_cfg.get('prefix')
-    if not checkpoint_exists(path) and init_cfg.get('missing_ok', False):
-        print_log(f'{type(module).__name__}: pretrained checkpoint {path} not found; '
-                  'training from scratch with the default initialisation. See the README '
-                  'section "Pretrained weights" for how to get it.',
-                  logger=logger, level=30)
-        return False
-    state = load_state_dict_from(path, prefix, init_cfg.get('map_location', 'cpu'))
-    where = f'{path}' + (f' (prefix {prefix!r})' if prefix else '')
-    loaded = load_parts({'': module}, state, where, strict=init_cfg.get('strict', True))
-    print_log(f'{type(module).__name__}: loaded {loaded} tensors from {where}', logger=logger)
-    return True
+    wanted = (meta.get('arch') or {}).get('shuffle_order')
+    if wanted is None:  # a file that records no order: nothing to check against
+        return
+    for name, module in modules.items():
+        have = getattr(module, 'shuffle_order', wanted)
+        if have != wanted:
+            raise CheckpointMismatchError(
+                f"{source} holds weights for shuffle_order='{wanted}' (recorded in its "
+                f"meta['arch']), but {name} is built with shuffle_order='{have}'; the weights "
+                f"would load and compute something else. Set shuffle_order='{wanted}' on {name} in "
+                f"the config.")
+
+
+def shufflenet_modules(model: nn.Module, prefix: str = 'model') -> dict[str, nn.Module]:
+    """``{'model.backbone': ..., 'model.roi_head.shared_head': ...}``: the modules of
+    ``model`` that apply a channel shuffle order."""
+    return {f'{prefix}.{name}' if name else prefix: m for name, m in model.named_modules()
+            if isinstance(m, (ShuffleNetV1, ShuffleNetV1SharedHead))}
+
+
+def load_model_checkpoint(model: nn.Module, ckpt: Mapping, source: str) -> None:
+    """Load a whole-model checkpoint (as ``load_checkpoint_file`` read it) strictly.
+
+    DataParallel's ``module.`` prefix is dropped, as MMEngine's loader does, and a
+    recorded shuffle order must match the model's.
+
+    Raises:
+        CheckpointMismatchError: a missing, unexpected or mis-shaped tensor, or a
+            shuffle order other than the model's; ``model`` is not modified.
+    """
+    state = ckpt.get('state_dict', ckpt)
+    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), Mapping) else {}
+    check_shuffle_order(meta, shufflenet_modules(model), source)
+    load_parts({'': model}, state, source,
+               hint='The checkpoint was trained with another config than this one.')
+
+
+def _c4_hint(module: nn.Module, state: Mapping[str, torch.Tensor]) -> Optional[str]:
+    """The advice for a classifier checkpoint given to a backbone that stops early."""
+    if not isinstance(module, ShuffleNetV1) or module.num_stages == 3:
+        return None
+    extra = f'layers.{module.num_stages}.'
+    if not any(k.startswith(extra) for k in state):
+        return None
+    return (f'This backbone stops after Stage {module.num_stages + 1} (num_stages='
+            f'{module.num_stages}): in the C4 layout Stage 4 lives in the RoI head '
+            f'(roi_head.shared_head), so the checkpoint\'s {extra}* have no place in the '
+            'backbone, and strict=False would leave the RoI head\'s Stage 4 untrained. '
+            'Initialise the whole detector instead, as the C4 configs do: '
+            "model.init_cfg=dict(type='ShuffleNetPretrained', checkpoint=...) sends "
+            f'{extra}* to the RoI head (shufflenet_det/checkpoint/detector_init.py).')
+
+
+@WEIGHT_INITIALIZERS.register_module(name='StrictPretrained')
+class StrictPretrainedInit:
+    """``dict(type='Pretrained', checkpoint, prefix=None)`` of a ShuffleNet module, strictly.
+
+    Args:
+        checkpoint (str): Path or URL.
+        prefix (str, optional): Key prefix to select and strip, e.g. 'backbone.'.
+        map_location (str): Where to load tensors. Default: 'cpu'.
+        missing_ok (bool): A local checkpoint that does not exist is reported as a
+            warning and nothing is loaded. Default: False.
+        strict (bool): False loads only the tensors whose names and shapes match,
+            listing the rest in a warning. Default: True.
+    """
+
+    def __init__(self, checkpoint: str, prefix: Optional[str] = None, map_location: str = 'cpu',
+                 missing_ok: bool = False, strict: bool = True) -> None:
+        self.checkpoint = checkpoint
+        self.prefix = prefix
+        self.map_location = map_location
+        self.missing_ok = missing_ok
+        self.strict = strict
+
+    def __call__(self, module: nn.Module) -> bool:
+        """Load into ``module``; returns False if the file is missing and that is allowed."""
+        path, prefix = self.checkpoint, self.prefix
+        if not checkpoint_exists(path) and self.missing_ok:
+            print_log(f'{type(module).__name__}: pretrained checkpoint {path} not found; '
+                      'training from scratch with the default initialisation. See the README '
+                      'section "Pretrained weights" for how to get it.',
+                      logger='current', level=30)
+            return False
+        state, meta = read_checkpoint(path, self.map_location)
+        state = select_prefix(state, prefix, path)
+        where = f'{path}' + (f' (prefix {prefix!r})' if prefix else '')
+        check_shuffle_order(meta, {type(module).__name__: module}, where)
+        hint = _c4_hint(module, state)
+        loaded = load_parts({'': module}, state, where, strict=self.strict,
+                            hint=hint or _STRICT_FALSE_HINT)
+        print_log(f'{type(module).__name__}: loaded {loaded} tensors from {where}',
+                  logger='current')
+        return True

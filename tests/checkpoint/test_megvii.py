@@ -10,13 +10,15 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-import convert_checkpoint
-from shufflenet_det.checkpoint.megvii import (MEGVII_INPUT_CONVENTION,
-                                              OPENMMLAB_INPUT_CONVENTION,
-                                              infer_openmmlab_architecture)
-from shufflenet_det.checkpoint.pretrained import load_strict
+from shufflenet_det.checkpoint import (MEGVII_INPUT_CONVENTION, OPENMMLAB_INPUT_CONVENTION,
+                                       load_strict)
+from shufflenet_det.checkpoint.openmmlab import infer_openmmlab_architecture
 from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1, shufflenet_v1_channels
+from shufflenet_det.models.backbones import WIDEN_FACTORS
 
+from ..utils import load_tool
+
+convert_checkpoint = load_tool('convert_checkpoint')
 CHANNELS = {  # (groups, size) -> (stem, stage 2, 3, 4) of the official release
     (3, '0.5x'): (12, 120, 240, 480), (3, '1.0x'): (24, 240, 480, 960),
     (3, '1.5x'): (24, 360, 720, 1440), (3, '2.0x'): (48, 480, 960, 1920),
@@ -92,20 +94,33 @@ def _official_file(tmp_path, group, size):
     return net.eval(), path
 
 
-@pytest.mark.parametrize('group,size,widen', [
-    (3, '0.5x', 0.5), (3, '1.0x', 1.0), (3, '1.5x', 1.5), (3, '2.0x', 2.0), (8, '2.0x', 2.0)])
-def test_converted_backbone_gives_the_official_features(tmp_path, capsys, group, size, widen):
+# Megvii's inverse shuffle has an exact paper-order equivalent for every g=3 file and for
+# 2.0x g=8; the other g=8 files keep the official order (shuffle_order='megvii').
+OFFICIAL_FILES = [(3, '0.5x', 0.5, 'paper'), (3, '1.0x', 1.0, 'paper'), (3, '1.5x', 1.5, 'paper'),
+                  (3, '2.0x', 2.0, 'paper'), (8, '0.5x', 0.5, 'megvii'),
+                  (8, '1.0x', 1.0, 'megvii'), (8, '1.5x', 1.5, 'megvii'),
+                  (8, '2.0x', 2.0, 'paper')]
+
+
+@pytest.mark.parametrize('group,size,widen,order', OFFICIAL_FILES)
+def test_every_official_file_converts_to_the_official_features(tmp_path, capsys, group, size,
+                                                                widen, order):
     official, src = _official_file(tmp_path, group, size)
     dst = tmp_path / 'converted.pth'
     assert convert_checkpoint.main([str(src), str(dst)]) == 0
     printed = capsys.readouterr().out
     assert 'unit 16/16' in printed and f'{widen}x g={group}' in printed
+    assert f"shuffle_order='{order}'" in printed
+    assert ('cannot change such counts' in printed) == (order == 'megvii')
 
     ckpt = torch.load(dst, weights_only=True)
     assert ckpt['meta']['input_convention'] == MEGVII_INPUT_CONVENTION
-    assert ckpt['meta']['arch'] == dict(type='ShuffleNetV1', groups=group, widen_factor=widen)
+    assert ckpt['meta']['arch'] == dict(type='ShuffleNetV1', groups=group, widen_factor=widen,
+                                        shuffle_order=order)
+    assert ckpt['meta']['verified_max_abs_diff'] <= 1e-4
 
     backbone = ShuffleNetV1(groups=group, widen_factor=widen, out_indices=(0, 1, 2, 3),
+                            shuffle_order=order,
                             init_cfg=dict(type='Pretrained', checkpoint=str(dst),
                                           prefix='backbone.'))
     backbone.init_weights()
@@ -117,8 +132,9 @@ def test_converted_backbone_gives_the_official_features(tmp_path, capsys, group,
             assert (ours - theirs).abs().max().item() <= 1e-4
 
     # The same file evaluates as a classifier with identical logits.
-    classifier = ShuffleNetClassifier(
-        backbone=dict(type='ShuffleNetV1', groups=group, widen_factor=widen, out_indices=(3, )))
+    classifier = ShuffleNetClassifier(backbone=dict(
+        type='ShuffleNetV1', groups=group, widen_factor=widen, out_indices=(3, ),
+        shuffle_order=order))
     classifier.load_state_dict(ckpt['state_dict'], strict=True)
     classifier.eval()
     x = torch.rand(1, 3, 224, 224) * 255
@@ -126,16 +142,20 @@ def test_converted_backbone_gives_the_official_features(tmp_path, capsys, group,
         torch.testing.assert_close(classifier(x), official(x), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize('size', ['0.5x', '1.0x', '1.5x'])
-def test_g8_checkpoints_without_an_exact_equivalent_are_refused_with_the_reason(
-        tmp_path, capsys, size):
-    _, src = _official_file(tmp_path, 8, size)
+def test_official_order_files_refuse_a_paper_order_backbone_naming_both(tmp_path, capsys):
+    _, src = _official_file(tmp_path, 8, '0.5x')
     dst = tmp_path / 'converted.pth'
-    assert convert_checkpoint.main([str(src), str(dst)]) == 1
-    err = capsys.readouterr().err
-    assert 'Megvii applies the inverse channel shuffle' in err
-    assert 'no exact equivalent in the paper-shuffle network' in err
-    assert not dst.exists() and list(tmp_path.iterdir()) == [src]
+    assert convert_checkpoint.main([str(src), str(dst)]) == 0
+    backbone = ShuffleNetV1(groups=8, widen_factor=0.5, init_cfg=dict(
+        type='Pretrained', checkpoint=str(dst), prefix='backbone.'))
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    with pytest.raises(RuntimeError, match=r"converted\.pth \(prefix 'backbone\.'\) holds weights "
+                                           r"for shuffle_order='megvii'.*but ShuffleNetV1 is built "
+                                           r"with shuffle_order='paper'.*Set shuffle_order="
+                                           r"'megvii' on ShuffleNetV1 in the config"):
+        backbone.init_weights()
+    # Refused before anything was copied.
+    assert all(torch.equal(v, before[k]) for k, v in backbone.state_dict().items())
 
 
 ACCEPTED = ('the converter accepts official Megvii ShuffleNetV1 checkpoints (keys '
@@ -150,7 +170,7 @@ def test_files_that_are_not_shufflenet_v1_checkpoints_are_refused(tmp_path, caps
     torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(64, 3, 7, 7),
                                'backbone.layer1.0.conv1.weight': torch.zeros(64, 64, 1, 1),
                                'head.fc.weight': torch.zeros(10, 64)}}, resnet)
-    assert convert_checkpoint.main([str(resnet), str(dst)]) == 1
+    assert convert_checkpoint.main([str(resnet), str(dst)]) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: ')
     assert 'is not an OpenMMLab ShuffleNetV1 classifier checkpoint: it lacks ' \
@@ -162,7 +182,7 @@ def test_files_that_are_not_shufflenet_v1_checkpoints_are_refused(tmp_path, caps
     net = MegviiShuffleNetV1(3, '0.5x')
     torch.save({'state_dict': {f'module.{k}': v for k, v in net.state_dict().items()
                                if not k.startswith('classifier.')}}, headless)
-    assert convert_checkpoint.main([str(headless), str(dst)]) == 1
+    assert convert_checkpoint.main([str(headless), str(dst)]) == 2
     err = capsys.readouterr().err
     assert 'is not an official Megvii ShuffleNetV1 checkpoint: it lacks ' \
            'module.classifier.0.weight' in err
@@ -170,19 +190,21 @@ def test_files_that_are_not_shufflenet_v1_checkpoints_are_refused(tmp_path, caps
 
     linear = tmp_path / 'linear.pth'
     torch.save(nn.Linear(4, 2).state_dict(), linear)
-    assert convert_checkpoint.main([str(linear), str(dst)]) == 1
+    assert convert_checkpoint.main([str(linear), str(dst)]) == 2
     err = capsys.readouterr().err
     assert 'is neither an official Megvii ShuffleNetV1 checkpoint nor an OpenMMLab ' \
            'ShuffleNetV1 classifier checkpoint (its first keys are: bias, weight)' in err
     assert ACCEPTED in err
 
-    text = tmp_path / 'notes.txt'
-    text.write_text('not a checkpoint')
-    assert convert_checkpoint.main([str(text), str(dst)]) == 1
-    assert 'could not be read as a PyTorch checkpoint' in capsys.readouterr().err
+    text = tmp_path / 'README.md'  # a text file is not mistaken for an unsafe pickle
+    text.write_text('# notes\nnot a checkpoint\n')
+    assert convert_checkpoint.main([str(text), str(dst)]) == 2
+    err = capsys.readouterr().err
+    assert f'{text} (25 bytes) is not a PyTorch checkpoint: it starts with b\'# no\'' in err
+    assert 'pickled object' not in err
 
-    assert convert_checkpoint.main([str(tmp_path / 'absent.pth.tar'), str(dst)]) == 1
-    assert 'no such checkpoint file' in capsys.readouterr().err
+    assert convert_checkpoint.main([str(tmp_path / 'absent.pth.tar'), str(dst)]) == 2
+    assert 'checkpoint file not found' in capsys.readouterr().err
     assert not dst.exists()
 
 
@@ -191,15 +213,15 @@ def test_checkpoints_with_nan_values_are_refused(tmp_path, capsys):
     state = torch.load(src, weights_only=True)
     state['state_dict']['module.features.5.branch_main_2.1.running_var'][0] = float('nan')
     torch.save(state, src)
-    assert convert_checkpoint.main([str(src), str(tmp_path / 'out.pth')]) == 1
+    assert convert_checkpoint.main([str(src), str(tmp_path / 'out.pth')]) == 2
     err = capsys.readouterr().err
     assert '1 tensors hold NaN or inf values (features.5.branch_main_2.1.running_var)' in err
 
 
 def _fails_without_output(argv, tmp_path, capsys) -> str:
-    """Run the converter expecting exit 1 and no new file; return stderr."""
+    """Run the converter expecting exit 2 and no new file; return stderr."""
     before = set(tmp_path.iterdir())
-    assert convert_checkpoint.main([str(a) for a in argv]) == 1
+    assert convert_checkpoint.main([str(a) for a in argv]) == 2
     assert set(tmp_path.iterdir()) == before  # neither DST nor a temporary file
     err = capsys.readouterr().err
     assert err.splitlines()[-1].startswith('error: ')  # one line, after any stray log output
@@ -216,7 +238,7 @@ def test_megvii_file_of_another_width_than_requested_is_refused(tmp_path, capsys
 
 @pytest.mark.parametrize('group,size,options,detected,requested', [
     (3, '0.5x', ['--groups', '8'], '0.5x g=3 (channels (12, 120, 240, 480))', 'g=8'),
-    # Refused for the mismatch, before the shuffle check that would refuse it anyway.
+    # Refused for the mismatch, before any conversion work.
     (8, '1.0x', ['--groups', '3', '--widen-factor', '1'],
      '1.0x g=8 (channels (24, 384, 768, 1536))', '1.0x g=3'),
 ])
@@ -236,7 +258,8 @@ def test_megvii_file_of_the_requested_architecture_converts(tmp_path, capsys, op
     assert convert_checkpoint.main([str(src), str(dst), *options]) == 0
     assert 'official Megvii checkpoint: ShuffleNetV1 0.5x g=3' in capsys.readouterr().out
     meta = torch.load(dst, weights_only=True)['meta']
-    assert meta['arch'] == dict(type='ShuffleNetV1', groups=3, widen_factor=0.5)
+    assert meta['arch'] == dict(type='ShuffleNetV1', groups=3, widen_factor=0.5,
+                                shuffle_order='paper')
     assert meta['input_convention'] == MEGVII_INPUT_CONVENTION
 
 
@@ -288,7 +311,7 @@ def test_openmmlab_checkpoints_are_verified_and_written_unchanged(
     ckpt = torch.load(dst, weights_only=True)
     assert ckpt['meta'] == dict(
         source='openmmlab', converted_from=str(src), input_convention=OPENMMLAB_INPUT_CONVENTION,
-        arch=dict(type='ShuffleNetV1', groups=groups, widen_factor=widen))
+        arch=dict(type='ShuffleNetV1', groups=groups, widen_factor=widen, shuffle_order='paper'))
     expected = original.state_dict()
     assert list(ckpt['state_dict']) == list(expected)
     for key, value in expected.items():
@@ -309,7 +332,7 @@ def test_openmmlab_file_of_the_requested_architecture_converts(tmp_path, capsys,
     dst = tmp_path / 'converted.pth'
     assert convert_checkpoint.main([str(src), str(dst), *options]) == 0
     assert torch.load(dst, weights_only=True)['meta']['arch'] == \
-        dict(type='ShuffleNetV1', groups=4, widen_factor=1.0)
+        dict(type='ShuffleNetV1', groups=4, widen_factor=1.0, shuffle_order='paper')
 
 
 @pytest.mark.parametrize('options,requested', [
@@ -352,7 +375,7 @@ def test_openmmlab_files_that_do_not_fit_shufflenet_classifier_are_refused(tmp_p
 
 @pytest.mark.parametrize('groups', [1, 2, 3, 4, 8])
 def test_every_supported_setting_is_recognised_from_shapes(groups):
-    for widen in ShuffleNetV1.widen_factors:
+    for widen in WIDEN_FACTORS:
         state = {f'backbone.{k}': v for k, v in
                  ShuffleNetV1(groups=groups, widen_factor=widen).state_dict().items()}
         assert infer_openmmlab_architecture(state) == dict(

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from shufflenet_det.checkpoint import CheckpointFileError, UnsafeCheckpointError
-from shufflenet_det.checkpoint.pretrained import load_state_dict_from, read_checkpoint
+from shufflenet_det.errors import CheckpointMismatchError
+from shufflenet_det.checkpoint import read_checkpoint, select_prefix
 from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1
 
 BN = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
@@ -84,9 +85,10 @@ def test_unexpected_keys_and_shape_mismatches_are_errors(tmp_path):
 def test_wrong_prefix_and_missing_file_are_reported(tmp_path):
     path = tmp_path / 'cls.pth'
     torch.save(_random_classifier().state_dict(), path)
-    with pytest.raises(ValueError, match=r"no keys starting with prefix 'model\.backbone\.'; "
-                                         r"its keys start with \['backbone\.', 'head\.'\]"):
-        load_state_dict_from(str(path), 'model.backbone.')
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"no keys starting with prefix 'model\.backbone\.'; "
+                             r"its keys start with \['backbone\.', 'head\.'\]"):
+        select_prefix(read_checkpoint(str(path))[0], 'model.backbone.', str(path))
     missing = tmp_path / 'nope.pth'
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         ShuffleNetV1(init_cfg=dict(type='Pretrained', checkpoint=str(missing))).init_weights()

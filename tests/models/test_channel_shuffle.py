@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from shufflenet_det.models.layers import channel_shuffle, channel_shuffle_indices
+from shufflenet_det.models.layers import (channel_shuffle, channel_shuffle_indices,
+                                          inverse_channel_shuffle,
+                                          inverse_channel_shuffle_indices)
 
 
 def test_shuffle_of_six_channels_in_three_groups_matches_the_paper():
@@ -42,3 +44,14 @@ def test_indivisible_channels_are_rejected():
         channel_shuffle(torch.zeros(1, 7, 1, 1), 3)
     with pytest.raises(ValueError, match='groups=0'):
         channel_shuffle_indices(6, 0)
+
+
+def test_the_official_codes_shuffle_is_the_inverse_permutation():
+    # Megvii's code reads 6 channels in 3 groups as a (2, 3) grid: 0 3 1 4 2 5.
+    x = torch.arange(6.).view(1, 6, 1, 1)
+    assert inverse_channel_shuffle(x, 3).flatten().tolist() == [0, 3, 1, 4, 2, 5]
+    assert inverse_channel_shuffle_indices(6, 3) == [0, 3, 1, 4, 2, 5]
+    y = torch.randn(2, 96, 3, 3)
+    torch.testing.assert_close(inverse_channel_shuffle(channel_shuffle(y, 8), 8), y, rtol=0, atol=0)
+    with pytest.raises(ValueError, match='7 channels and groups=2'):
+        inverse_channel_shuffle(torch.zeros(1, 7, 1, 1), 2)

@@ -6,6 +6,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from shufflenet_det.models import ShuffleNetV1, ShuffleUnit, shufflenet_v1_channels
+from shufflenet_det.models.backbones import OFFICIAL_CHANNELS
 from shufflenet_det.models.layers import channel_shuffle
 
 GROUPS = (1, 2, 3, 4, 8)
@@ -43,7 +44,7 @@ def test_output_shapes_for_every_group_and_width(groups, widen_factor):
     assert all(torch.isfinite(o).all() for o in outs)
 
 
-@pytest.mark.parametrize('key,channels', sorted(ShuffleNetV1.official_channels.items()))
+@pytest.mark.parametrize('key,channels', sorted(OFFICIAL_CHANNELS.items()))
 def test_official_channel_lists_are_used(key, channels):
     assert ShuffleNetV1(groups=key[0], widen_factor=key[1]).stage_channels == channels
 
@@ -241,6 +242,8 @@ def test_default_initialisation_follows_the_official_code():
     (dict(widen_factor=0), r'widen_factor must be one of \(0.25, 0.5, 1.0, 1.5, 2.0\), got 0'),
     (dict(out_indices=(4, )), r'out_indices must be .* from \(0, 1, 2, 3\) .*got \(4,\)'),
     (dict(frozen_stages=9), r'frozen_stages must be one of \(-1, 0, 1, 2, 3\).*got 9'),
+    (dict(shuffle_order='official'), r"shuffle_order must be one of \('paper', 'megvii'\).*"
+                                     r"got 'official'"),
 ])
 def test_bad_arguments_name_the_value_and_the_allowed_ones(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -268,3 +271,17 @@ def test_registered_in_mmdet_and_importable_through_custom_imports(tmp_path):
     model = MODELS.build(cfg.model)
     assert isinstance(model, ShuffleNetV1) and model.out_channels == (192, 384, 768)
     assert MODELS.get('ShuffleNetV1') is ShuffleNetV1
+
+
+def test_shuffle_order_selects_the_permutation_of_every_unit():
+    paper = ShuffleNetV1(groups=8, widen_factor=0.5, out_indices=(3, ))
+    megvii = ShuffleNetV1(groups=8, widen_factor=0.5, out_indices=(3, ), shuffle_order='megvii')
+    megvii.load_state_dict(paper.state_dict())  # same parameters, another network
+    units = [m for m in megvii.modules() if isinstance(m, ShuffleUnit)]
+    assert len(units) == 16 and all(u.shuffle_order == 'megvii' for u in units)
+    x = torch.randn(4, 96, 5, 5)
+    torch.testing.assert_close(units[3].channel_shuffle(x), channel_shuffle(x, 96 // 8))
+    paper.eval(), megvii.eval()
+    image = torch.rand(1, 3, 64, 64) * 255
+    with torch.no_grad():
+        assert not torch.allclose(paper(image)[0], megvii(image)[0], atol=1e-3)
