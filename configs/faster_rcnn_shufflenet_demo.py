@@ -5,7 +5,6 @@
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_detection.py',
-    'mmdet::_base_/default_runtime.py',
     './_base_/shufflenet_runtime.py',
 ]
 from shufflenet_det.datasets.synthetic_shapes import CLASSES  # noqa: E402
@@ -36,14 +35,14 @@ model = dict(
 
 # The generated images are 256 px already; Resize also records the scale factor.
 train_pipeline = [
-    dict(type='StrictLoadImageFromFile'),
+    dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=(256, 256), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='StrictLoadImageFromFile'),
+    dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(256, 256), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs',
@@ -80,6 +79,5 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 randomness = dict(seed=0)
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(type='ResumableCheckpointHook', interval=max_epochs, max_keep_ckpts=1))
+default_hooks = dict(logger=dict(interval=10),
+                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))

@@ -1,7 +1,8 @@
-# What every shufflenet_det detection config adds to its mmdet:: bases.
-custom_imports = dict(imports=['shufflenet_det'], allow_failed_imports=False)
-# Stop at the first NaN/inf loss; MMEngine would otherwise train on to the end on NaN.
-custom_hooks = [dict(type='NonFiniteLossHook')]
-# Each root config also sets default_hooks.checkpoint.type = 'ResumableCheckpointHook' (atomic
-# checkpoints with random generator states, for exact --resume) in its own body: mmdet's
-# default_runtime already defines default_hooks, and MMEngine refuses a key from two bases.
+# mmdet's default runtime with the plugin, and checkpoints written by ResumableCheckpointHook:
+# atomic files with the random generator states, so that --resume repeats the run (README,
+# "Resuming and safety"). Configs that extend a complete mmdet config (which brings its own
+# default_runtime) take ./shufflenet_plugin.py instead and set the hook themselves: MMEngine
+# refuses a key that two bases define.
+_base_ = ['mmdet::_base_/default_runtime.py', './shufflenet_plugin.py']
+
+default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))

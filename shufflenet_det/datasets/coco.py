@@ -24,15 +24,19 @@ import json
 import logging
 import math
 import os
+import os.path as osp
 from typing import Optional
 
 import mmcv
+import numpy as np
 from mmcv.transforms import LoadImageFromFile
 from mmdet.datasets import CocoDataset
 from mmdet.datasets.api_wrappers import COCO
 from mmdet.registry import DATASETS, TRANSFORMS
 from mmengine import fileio
 from mmengine.logging import print_log
+
+from ..errors import InputError, InputFileNotFoundError
 
 #: What :class:`ValidatedCOCO` expects, quoted in its errors.
 COCO_LAYOUT = ('a COCO detection file is a JSON object {"images": [{"id", "file_name", '
@@ -48,8 +52,12 @@ _NUMBER = (int, float)
 _ID = (int, str)
 
 
-class AnnotationError(ValueError):
+class AnnotationError(InputError, ValueError):
     """An annotation file that cannot be used: the message names the file and the problem."""
+
+
+class ImageDecodeError(InputError, ValueError):
+    """An image file whose bytes are not a decodable image: the message names the file."""
 
 
 def _is_finite_number(value) -> bool:
@@ -130,6 +138,42 @@ def _check_records(path: str, records: list, key: str, required: tuple) -> set:
     return ids
 
 
+def _check_annotation(path: str, i: int, ann, ann_ids: set, image_ids: set,
+                      category_ids: set):
+    """Check ``annotations[i]``; returns its id. Raises AnnotationError naming the problem."""
+    if not isinstance(ann, dict):
+        raise AnnotationError(
+            f'{path}: annotations[{i}] is a {type(ann).__name__}, not an object; '
+            f'expected {COCO_LAYOUT}')
+    ann_id = ann.get('id')
+    if type(ann_id) not in _ID:
+        raise AnnotationError(
+            f'{path}: annotations[{i}] has id {ann_id!r}; every annotation needs an '
+            f'integer or string "id"')
+    if ann_id in ann_ids:
+        raise AnnotationError(f'{path}: annotation id {ann_id!r} appears more than once')
+    bbox = ann.get('bbox')
+    if not _is_box(bbox):
+        raise AnnotationError(
+            f'{path}: annotation id {ann_id!r} has bbox {bbox!r}; expected 4 finite '
+            f'numbers [x, y, w, h]')
+    if not _is_finite_number(ann.get('area')):
+        raise AnnotationError(
+            f'{path}: annotation id {ann_id!r} has area {ann.get("area")!r}; expected a '
+            f'number')
+    image_id = ann.get('image_id')
+    if image_id not in image_ids:
+        raise AnnotationError(
+            f'{path}: annotation id {ann_id!r} has image_id {image_id!r}, which is not '
+            f'among the {len(image_ids)} ids in "images"')
+    category_id = ann.get('category_id')
+    if category_id not in category_ids:
+        raise AnnotationError(
+            f'{path}: annotation id {ann_id!r} has category_id {category_id!r}, which is '
+            f'not among the category ids {sorted(category_ids, key=str)}')
+    return ann_id
+
+
 def validate_coco_dict(dataset: dict, path: str) -> tuple[dict, list]:
     """Check a parsed COCO detection file and drop boxes with non-positive size.
 
@@ -164,38 +208,9 @@ def validate_coco_dict(dataset: dict, path: str) -> tuple[dict, list]:
 
     kept, skipped, ann_ids = [], [], set()
     for i, ann in enumerate(dataset['annotations']):
-        if not isinstance(ann, dict):
-            raise AnnotationError(
-                f'{path}: annotations[{i}] is a {type(ann).__name__}, not an object; '
-                f'expected {COCO_LAYOUT}')
-        ann_id = ann.get('id')
-        if type(ann_id) not in _ID:
-            raise AnnotationError(
-                f'{path}: annotations[{i}] has id {ann_id!r}; every annotation needs an '
-                f'integer or string "id"')
-        if ann_id in ann_ids:
-            raise AnnotationError(f'{path}: annotation id {ann_id!r} appears more than once')
+        ann_id = _check_annotation(path, i, ann, ann_ids, image_ids, category_ids)
         ann_ids.add(ann_id)
-        bbox = ann.get('bbox')
-        if not _is_box(bbox):
-            raise AnnotationError(
-                f'{path}: annotation id {ann_id!r} has bbox {bbox!r}; expected 4 finite '
-                f'numbers [x, y, w, h]')
-        if not _is_finite_number(ann.get('area')):
-            raise AnnotationError(
-                f'{path}: annotation id {ann_id!r} has area {ann.get("area")!r}; expected a '
-                f'number')
-        image_id = ann.get('image_id')
-        if image_id not in image_ids:
-            raise AnnotationError(
-                f'{path}: annotation id {ann_id!r} has image_id {image_id!r}, which is not '
-                f'among the {len(image_ids)} ids in "images"')
-        category_id = ann.get('category_id')
-        if category_id not in category_ids:
-            raise AnnotationError(
-                f'{path}: annotation id {ann_id!r} has category_id {category_id!r}, which is '
-                f'not among the category ids {sorted(category_ids, key=str)}')
-        if bbox[2] <= 0 or bbox[3] <= 0:
+        if ann['bbox'][2] <= 0 or ann['bbox'][3] <= 0:
             skipped.append(ann_id)
         else:
             kept.append(ann)
@@ -259,30 +274,50 @@ class ValidatedCOCO(COCO):
         return len(self.skipped_ann_ids)
 
 
+def strict_image_loading(transform):
+    """``transform`` with mmcv's ``LoadImageFromFile`` replaced by :class:`StrictLoadImageFromFile`.
+
+    Accepts a transform config (``type`` given as a name or as the class) or a built
+    transform; anything else is returned unchanged.
+    """
+    if isinstance(transform, dict) and transform.get('type') in _PLAIN_LOADERS:
+        return {**transform, 'type': StrictLoadImageFromFile}
+    if type(transform) is LoadImageFromFile:
+        strict = StrictLoadImageFromFile.__new__(StrictLoadImageFromFile)
+        strict.__dict__.update(transform.__dict__)
+        return strict
+    return transform
+
+
 @DATASETS.register_module()
 class ValidatedCocoDataset(CocoDataset):
-    """``CocoDataset`` whose annotation file goes through :class:`ValidatedCOCO`.
+    """``CocoDataset`` whose annotation file goes through :class:`ValidatedCOCO`, and whose
+    images load through :class:`StrictLoadImageFromFile`.
 
     A drop-in replacement (``type='ValidatedCocoDataset'``): the same arguments and
     data, but a broken annotation file fails at construction with an error that names
-    it, and degenerate boxes are skipped with a counted warning. Pair it with
-    :class:`StrictLoadImageFromFile` in the pipeline so that undecodable images fail
-    naming the file too.
+    it, degenerate boxes are skipped with a counted warning, and an undecodable image
+    fails naming the file. The pipeline keeps mmcv's ``LoadImageFromFile`` by name in
+    the config, which MMDetection's ``DetInferencer`` and ``inference_detector`` look
+    for; this dataset swaps in the strict loader when it builds the pipeline.
     """
 
     COCOAPI = ValidatedCOCO
 
+    def __init__(self, *args, pipeline=(), **kwargs) -> None:
+        super().__init__(*args, pipeline=[strict_image_loading(t) for t in pipeline], **kwargs)
+
 
 @TRANSFORMS.register_module()
 class StrictLoadImageFromFile(LoadImageFromFile):
-    """``LoadImageFromFile`` that raises ``ValueError`` naming an undecodable image.
+    """``LoadImageFromFile`` that raises :class:`ImageDecodeError` naming an undecodable image.
 
     mmcv 2.1's transform relies on ``assert img is not None`` (gone under ``python -O``),
     lets an empty file fail inside OpenCV and the pillow backend fail without the
     file's name, and with ``ignore_empty=True`` turns a decoding error into ``None``,
     which MMEngine's ``BaseDataset`` answers in training by silently fetching another
-    index. Here decoding errors always raise ``ValueError('cannot decode image
-    <path>: ...')``; ``ignore_empty=True`` only covers a file that cannot be read
+    index. Here decoding errors always raise ``ImageDecodeError('cannot decode image
+    <path>: ...')`` (a ``ValueError``); ``ignore_empty=True`` only covers a file that cannot be read
     (missing), and each such skip is logged as a warning.
 
     Args: as :class:`mmcv.transforms.LoadImageFromFile`.
@@ -299,7 +334,7 @@ class StrictLoadImageFromFile(LoadImageFromFile):
             ``None`` only for an unreadable file with ``ignore_empty=True``.
 
         Raises:
-            ValueError: the file's bytes are not a decodable image.
+            ImageDecodeError: the file's bytes are not a decodable image.
         """
         filename = results['img_path']
         try:
@@ -318,10 +353,10 @@ class StrictLoadImageFromFile(LoadImageFromFile):
             img = mmcv.imfrombytes(img_bytes, flag=self.color_type,
                                    backend=self.imdecode_backend)
         except Exception as e:
-            raise ValueError(
+            raise ImageDecodeError(
                 f'cannot decode image {filename}: {type(e).__name__}: {e}') from e
         if img is None:
-            raise ValueError(
+            raise ImageDecodeError(
                 f'cannot decode image {filename}: the {self.imdecode_backend} decoder '
                 f'returned nothing for its {len(img_bytes)} bytes (not an image, or '
                 f'truncated)')
@@ -331,3 +366,24 @@ class StrictLoadImageFromFile(LoadImageFromFile):
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
+
+
+def read_image(path: str) -> np.ndarray:
+    """The BGR image at ``path`` (as the detection pipelines load it).
+
+    Raises:
+        InputFileNotFoundError: ``path`` does not exist.
+        ImageDecodeError: the file is not a decodable image.
+    """
+    if not osp.isfile(path):
+        raise InputFileNotFoundError(f'image not found: {path}')
+    try:
+        image = mmcv.imread(path)
+    except Exception as exc:
+        raise ImageDecodeError(f'cannot decode image {path}: {type(exc).__name__}: {exc}') from exc
+    if image is None:
+        raise ImageDecodeError(f'cannot decode image {path}: not an image, or truncated')
+    return image
+
+
+_PLAIN_LOADERS = ('LoadImageFromFile', 'mmcv.LoadImageFromFile', LoadImageFromFile)

@@ -16,6 +16,8 @@ from torch.utils.data import Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from ..errors import ConfigError, InputFileNotFoundError
+
 _IMAGE_EXTENSIONS = datasets.folder.IMG_EXTENSIONS
 
 
@@ -24,7 +26,7 @@ def build_transforms(pipeline: Sequence[dict]) -> v2.Compose:
     uint8 tensor image.
 
     Raises:
-        ValueError: a ``type`` that ``torchvision.transforms.v2`` does not have.
+        ConfigError: a ``type`` that ``torchvision.transforms.v2`` does not have.
     """
     steps = []
     for step in pipeline:
@@ -32,7 +34,7 @@ def build_transforms(pipeline: Sequence[dict]) -> v2.Compose:
         name = step.pop('type')
         cls = getattr(v2, name, None)
         if cls is None or not isinstance(cls, type):
-            raise ValueError(f'{name!r} is not a torchvision.transforms.v2 transform')
+            raise ConfigError(f'{name!r} is not a torchvision.transforms.v2 transform')
         steps.append(cls(**step))
     steps += [v2.ToImage(), v2.ToDtype(torch.uint8, scale=True)]
     return v2.Compose(steps)
@@ -56,21 +58,21 @@ class ImageNetFolder(Dataset):
                  classes: Optional[Sequence[str]] = None) -> None:
         root = osp.join(data_root, data_prefix['img'])
         if not osp.isdir(root):
-            raise FileNotFoundError(f'image folder not found: {root} (expected one '
+            raise InputFileNotFoundError(f'image folder not found: {root} (expected one '
                                     'sub-folder of images per class, e.g. '
                                     f'{osp.join(root, "n01440764")}/*.JPEG)')
         found = sorted(e.name for e in os.scandir(root) if e.is_dir())
         if not found:
-            raise FileNotFoundError(f'{root} has no class folders')
+            raise InputFileNotFoundError(f'{root} has no class folders')
         if classes is not None and list(classes) != found:
             missing = sorted(set(classes) - set(found))
             extra = sorted(set(found) - set(classes))
-            raise ValueError(f'{root} does not hold the expected classes: missing {missing[:5]}, '
+            raise ConfigError(f'{root} does not hold the expected classes: missing {missing[:5]}, '
                              f'unexpected {extra[:5]}')
         for name in found:
             folder = osp.join(root, name)
             if not any(f.lower().endswith(_IMAGE_EXTENSIONS) for f in os.listdir(folder)):
-                raise FileNotFoundError(f'class folder {folder} has no images '
+                raise InputFileNotFoundError(f'class folder {folder} has no images '
                                         f'(extensions {", ".join(_IMAGE_EXTENSIONS)})')
         self.root = root
         self.folder = datasets.ImageFolder(root, transform=build_transforms(pipeline))

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 
 from mmengine.config import Config, ConfigDict
 
+from ..errors import InputFileNotFoundError
 
-class DatasetLayoutError(FileNotFoundError):
+
+class DatasetLayoutError(InputFileNotFoundError):
     """A dataset file or folder named by the config does not exist."""
 
 
