@@ -1,6 +1,4 @@
 import logging
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -8,9 +6,6 @@ from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 
 import shufflenet_det  # noqa: F401  (registers the models)
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / 'tools'))
 
 
 @pytest.fixture(autouse=True)

@@ -13,25 +13,18 @@ on a shared machine hits all rows alike; compare ratios within one run. Weights 
 random. Detectors run in eval mode with their test-time settings; with random
 weights NMS would keep an arbitrary number of proposals, so the RPN's NMS is lifted
 on both sides and each RoI head sees its configured count (300 here; 150 and 1000
-for torchvision's 320 and full-size models).
+for torchvision's 320 and full-size models). See shufflenet_det/analysis/benchmark.py.
 """
 import argparse
-import json
-import tempfile
+import sys
 
 from mmengine.config import DictAction
-from mmengine.registry import init_default_scope
 
-import shufflenet_det  # noqa: F401
 from shufflenet_det.analysis import benchmark as bench
-from shufflenet_det.fileio import atomic_open
+from shufflenet_det.apis import run_tool
 
 
-def parse_sizes(values):
-    return [tuple(int(v) for v in s.lower().split('x')) for s in values]
-
-
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest='mode', required=True)
@@ -54,7 +47,8 @@ def main(argv=None) -> None:
     d.add_argument('configs', nargs='+')
     d.add_argument('--deploy', action='store_true', help='also time the fast path')
     d.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   help='override settings of every config, e.g. model.test_cfg.rpn.max_per_img=150')
+                   help='override settings of every config, e.g. '
+                   'model.test_cfg.rpn.max_per_img=150')
     d.add_argument('--short-side', type=int,
                    help='input shorter side (default: the config\'s test scale); images are 4:3')
     t = sub.add_parser('train', help='training images/s of a detector config')
@@ -63,35 +57,23 @@ def main(argv=None) -> None:
     t.add_argument('--size', type=int, default=256)
     t.add_argument('--iters', type=int, default=10)
     t.add_argument('--threads', type=int, default=2)
-    args = parser.parse_args(argv)
-    init_default_scope('mmdet')
-    say = lambda m: print(f'[benchmark] {m}', flush=True)  # noqa: E731
+    return parser.parse_args(argv)
 
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    say = lambda m: print(f'[benchmark] {m}', flush=True)  # noqa: E731
     if args.mode == 'train':
-        result = bench.training_throughput(args.config, args.batch, args.size, args.iters,
-                                           args.threads, say)
-        print(json.dumps(result, indent=2))
-        return
-    with tempfile.TemporaryDirectory() as workdir:
-        if args.mode == 'backbone':
-            rows = []
-            for h, w in parse_sizes(args.sizes):
-                say(f'input {args.batch}x3x{h}x{w}')
-                rows += bench.run(lambda h=h, w=w: bench.backbone_candidates(
-                    args.shufflenet, args.peers, h, w, args.batch, args.ablation, args.onnx,
-                    args.compile, workdir), args.threads, args.warmup, args.repeats, say)
-        else:
-            rows = bench.run(lambda: bench.detector_candidates(
-                args.configs, args.deploy, args.short_side, args.cfg_options),
-                             args.threads, args.warmup, args.repeats, say)
-    table = bench.markdown_table(rows)
-    print(table)
-    for path, text in ((args.out_md, table + '\n'), (args.out_json, json.dumps(rows, indent=2))):
-        if path:
-            with atomic_open(path) as f:
-                f.write(text)
-            say(f'wrote {path}')
+        return run_tool(bench.benchmark_training, args.config, args.batch, args.size, args.iters,
+                        args.threads, progress=say)
+    common = dict(threads=args.threads, warmup=args.warmup, repeats=args.repeats,
+                  out_md=args.out_md, out_json=args.out_json, progress=say)
+    if args.mode == 'backbone':
+        return run_tool(bench.benchmark_backbones, args.shufflenet, args.peers, args.sizes,
+                        args.batch, args.ablation, args.onnx, args.compile, **common)
+    return run_tool(bench.benchmark_detectors, args.configs, args.deploy, args.short_side,
+                    args.cfg_options, **common)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

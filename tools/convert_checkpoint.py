@@ -11,6 +11,11 @@ A Megvii file is converted and its features checked against the official
 network (to ``--tolerance``); an OpenMMLab file must load strictly into
 ShuffleNetClassifier and is written with its state dict unchanged.
 
+Megvii's code applies the inverse of the paper's channel shuffle. Every g=3 file and
+2.0x g=8 are reordered to the paper's shuffle exactly. The g=8 0.5x, 1.0x and 1.5x
+files cannot be, and are written for ``shuffle_order='megvii'``, which the file's
+``meta['arch']`` records and every loader checks against the model.
+
 ``--groups`` and ``--widen-factor`` name the architecture you expect; a file of
 another one is refused with an error naming both. Without them any supported
 architecture is accepted.
@@ -18,30 +23,19 @@ architecture is accepted.
 DST holds ``backbone.*`` and ``head.fc.*`` tensors (OpenMMLab classifier layout)
 and ``meta``: ``arch``, ``source``, ``converted_from`` and ``input_convention``,
 the mean, std and bgr_to_rgb that a detector's data preprocessor must use with
-these weights (Megvii: BGR, 0-255, not normalised; OpenMMLab: RGB, ImageNet
-mean and std). It is written atomically, and only after every check passed.
-A detector loads it with
-``init_cfg=dict(type='Pretrained', checkpoint=DST, prefix='backbone.')``.
+these weights. It is written atomically, and only after every check passed.
 
-Exit status: 0 on success, 1 on any error (message on stderr, DST not written).
+Exit status: 0 on success, 2 if the file was refused (the reason is on stderr,
+DST not written).
 """
 import argparse
 import sys
-from typing import Optional, Sequence
 
-from shufflenet_det.checkpoint.megvii import ConversionError, convert_file
+from shufflenet_det.apis import run_tool
+from shufflenet_det.checkpoint import convert_file
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (Sequence[str], optional): Arguments; ``None`` reads ``sys.argv``.
-
-    Returns:
-        argparse.Namespace: ``src``, ``dst``, ``tolerance``, ``groups`` and
-        ``widen_factor`` (the last two ``None`` unless given).
-    """
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='Megvii checkpoint (e.g. Group3/models/snetv1_group3_2.0x'
@@ -58,25 +52,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the conversion.
-
-    Args:
-        argv (Sequence[str], optional): Command-line arguments; ``None`` reads
-            ``sys.argv``.
-
-    Returns:
-        int: 0 on success, 1 if the file was refused (the reason is on stderr).
-    """
+def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        convert_file(args.src, args.dst, progress=lambda m: print(f'[convert] {m}', flush=True),
-                     tolerance=args.tolerance, groups=args.groups,
-                     widen_factor=args.widen_factor)
-    except (ConversionError, FileNotFoundError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
-    return 0
+    return run_tool(convert_file, args.src, args.dst,
+                    progress=lambda m: print(f'[convert] {m}', flush=True),
+                    tolerance=args.tolerance, groups=args.groups, widen_factor=args.widen_factor)
 
 
 if __name__ == '__main__':

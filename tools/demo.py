@@ -1,19 +1,17 @@
 """Detect objects in one image and draw them with MMDetection's visualizer.
 
     python tools/demo.py IMAGE CONFIG CHECKPOINT --out-file out.png [--score-thr 0.3]
+
+The checkpoint loads strictly. A missing or undecodable image, config or checkpoint
+stops with one line naming it (exit status 2).
 """
 import argparse
-import os.path as osp
 import sys
 
-from mmdet.apis import init_detector
-
-import shufflenet_det  # noqa: F401  (registers modules; safe checkpoint loading)
-from shufflenet_det.checkpoint import load_strict, read_checkpoint
-from shufflenet_det.visualization import draw_detections
+from shufflenet_det.apis import demo, run_tool
 
 
-def parse_args(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('image', help='image file')
@@ -31,18 +29,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    for what, path in (('image', args.image), ('config', args.config),
-                       ('checkpoint', args.checkpoint)):
-        if not osp.isfile(path):
-            print(f'error: {what} not found: {path}', file=sys.stderr)
-            return 2
-    # init_detector loads non-strictly (and reads dataset_meta); loading the same tensors
-    # strictly again makes any missing or unexpected key an error.
-    model = init_detector(args.config, args.checkpoint, device=args.device)
-    load_strict(model, read_checkpoint(args.checkpoint, args.device)[0], args.checkpoint)
-    n = draw_detections(model, args.image, args.out_file, args.score_thr)
-    print(f'{n} detections with score >= {args.score_thr} drawn to {args.out_file}')
-    return 0
+    return run_tool(demo, args.image, args.config, args.checkpoint, args.out_file,
+                    args.score_thr, args.device)
 
 
 if __name__ == '__main__':

@@ -8,28 +8,16 @@ Counted by MMEngine's FlopAnalyzer (one multiply-add = one FLOP), batch norm
 excluded; see shufflenet_det/analysis/complexity.py.
 """
 import argparse
+import sys
 
-from mmdet.registry import MODELS
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+from mmengine.config import DictAction
 
-import shufflenet_det  # noqa: F401  (registers the models)
-from shufflenet_det.analysis import PAPER_MFLOPS, classifier_complexity, detector_complexity
-from shufflenet_det.models import ShuffleNetV1
-
-
-def paper_table() -> str:
-    rows = ['| model | params (M) | MFLOPs, this project | MFLOPs, paper | difference |',
-            '|---|---|---|---|---|']
-    for (groups, widen), paper in PAPER_MFLOPS.items():
-        c = classifier_complexity(groups, widen)
-        mflops = c['flops'] / 1e6
-        rows.append(f'| {widen}x g={groups} | {c["params"] / 1e6:.2f} | {mflops:.1f} | {paper} | '
-                    f'{100 * (mflops - paper) / paper:+.1f}% |')
-    return '\n'.join(rows)
+from shufflenet_det.analysis import complexity_report
+from shufflenet_det.apis import run_tool
+from shufflenet_det.models.backbones import GROUPS, WIDEN_FACTORS
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', nargs='?', help='a detector config (whole-detector count)')
@@ -37,37 +25,22 @@ def main(argv=None) -> None:
                         help='detector input height and width (default: 600 800)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. model.test_cfg.rpn.max_per_img=100')
-    parser.add_argument('--groups', type=int, default=3, choices=sorted(ShuffleNetV1.base_channels))
-    parser.add_argument('--widen-factor', type=float, default=1.0,
-                        choices=ShuffleNetV1.widen_factors)
+    parser.add_argument('--groups', type=int, default=3, choices=GROUPS)
+    parser.add_argument('--widen-factor', type=float, default=1.0, choices=WIDEN_FACTORS)
     parser.add_argument('--se', action='store_true', help='Squeeze-and-Excitation units')
     parser.add_argument('--shallow', action='store_true', help='half the units per stage')
     parser.add_argument('--size', type=int, default=224, help='square input side')
     parser.add_argument('--paper-table', action='store_true',
                         help='print Table 1 and the official g=3 sizes next to the paper')
-    args = parser.parse_args(argv)
-    init_default_scope('mmdet')
-    if args.paper_table:
-        print(paper_table())
-        return
-    if args.config:
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        model = MODELS.build(cfg.model).eval()
-        h, w = args.shape
-        c = detector_complexity(model, h, w)
-        rois = '' if c['rois'] is None else f', box head on {c["rois"]} proposals'
-        print(f'{args.config} at {h}x{w}: {c["params"] / 1e6:.2f} M parameters, '
-              f'{c["flops"] / 1e9:.2f} GFLOPs (multiply-adds{rois})')
-        return
-    c = classifier_complexity(args.groups, args.widen_factor, args.size,
-                              with_se=args.se, shallow=args.shallow)
-    print(f'ShuffleNetV1 {args.widen_factor}x g={args.groups}'
-          f'{" +SE" if args.se else ""}{" shallow" if args.shallow else ""} '
-          f'at {args.size}x{args.size}: {c["params"] / 1e6:.3f} M parameters, '
-          f'{c["flops"] / 1e6:.1f} MFLOPs (multiply-adds)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return run_tool(complexity_report, args.config, tuple(args.shape), args.cfg_options,
+                    args.groups, args.widen_factor, args.se, args.shallow, args.size,
+                    args.paper_table)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

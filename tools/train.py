@@ -5,25 +5,20 @@
                           [--launcher {none,pytorch,slurm,mpi}]
 
 Several GPUs or nodes: tools/dist_train.sh CONFIG GPUS (torchrun, PyTorch DDP). Without
-CUDA, the same command runs that many CPU processes with the gloo backend.
+CUDA, the same command runs that many CPU processes with the gloo backend. Bad input
+(a missing config, dataset or checkpoint, a setting that cannot work) stops with one
+line naming it and exit status 2.
 """
 import argparse
 import os
-import os.path as osp
 import sys
 
 from mmengine.config import DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner, find_latest_checkpoint
 
-import shufflenet_det  # noqa: F401  (registers modules; safe checkpoint loading for --resume)
-from shufflenet_det.apis import prepare_config
-from shufflenet_det.checkpoint import load_checkpoint_file
-from shufflenet_det.datasets import DatasetLayoutError, check_dataset_paths
-from shufflenet_det.engine import setup_cpu_distributed
+from shufflenet_det.apis import run_tool, train
 
 
-def parse_args(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='config file')
@@ -46,47 +41,12 @@ def parse_args(argv=None):
     return args
 
 
-def _resume_source(cfg) -> str | None:
-    """The checkpoint a resumed run will read (``None``: nothing to resume from)."""
-    if cfg.load_from:
-        return cfg.load_from
-    return find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        cfg = prepare_config(args.config, args.work_dir, args.cfg_options, args.data_root,
-                             args.launcher)
-    except ValueError as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 2
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.auto_scale_lr:
-        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
-            print('error: --auto-scale-lr needs auto_scale_lr.base_batch_size in the config',
-                  file=sys.stderr)
-            return 2
-        cfg.auto_scale_lr.enable = True
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
-    try:
-        check_dataset_paths(cfg)
-        if cfg.get('resume') and (source := _resume_source(cfg)) and '://' not in source:
-            # Read once up front: a truncated or unsafe file fails here with its name,
-            # not in the middle of the Runner's setup.
-            load_checkpoint_file(source)
-        setup_cpu_distributed(cfg)
-    except (DatasetLayoutError, OSError, ValueError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 2
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
-    return 0
+    return run_tool(train, args.config, work_dir=args.work_dir, amp=args.amp,
+                    auto_scale_lr=args.auto_scale_lr, resume=args.resume,
+                    data_root=args.data_root, cfg_options=args.cfg_options,
+                    launcher=args.launcher)
 
 
 if __name__ == '__main__':

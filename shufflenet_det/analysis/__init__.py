@@ -1,3 +1,5 @@
-from .complexity import PAPER_MFLOPS, classifier_complexity, count_complexity, detector_complexity
+from .complexity import (PAPER_MFLOPS, classifier_complexity, complexity_report, count_complexity,
+                         detector_complexity, paper_table)
 
-__all__ = ['PAPER_MFLOPS', 'classifier_complexity', 'count_complexity', 'detector_complexity']
+__all__ = ['PAPER_MFLOPS', 'classifier_complexity', 'complexity_report', 'count_complexity',
+           'detector_complexity', 'paper_table']

@@ -10,21 +10,36 @@ multiply-adds per second, and the ceiling is counted the same way (n^3 per
 n x n product).
 """
 import copy
+import json
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import torch
+from mmdet.registry import MODELS
 from torch import nn
+
+from ..config import load_config
+from ..deploy import deploy_detector, export_onnx, onnxruntime_session
+from ..errors import ConfigError
+from ..fileio import atomic_open
+from ..models import ShuffleNetClassifier
 
 # (height, width) of the paper's Table 8
 TABLE8_SIZES = ((224, 224), (480, 640), (720, 1280))
 DEPLOY = '+in-place merge (deploy)'
 BACKBONE_PEERS = ('mobilenet_v2', 'mobilenet_v3_large', 'shufflenet_v2_x1_0',
                   'shufflenet_v2_x2_0', 'resnet18')
-ABLATION_STEPS = ('plain', '+fuse BN', '+channels_last', '+matmul 1x1', '+in-place merge (deploy)',
-                  'deploy, ATen shuffle')
+# switch_to_deploy options of each fast-path row after '+fuse BN' (each adds one step).
+ABLATION_OPTIONS = {
+    '+channels_last': dict(pointwise='conv', merge_inplace=False),
+    '+matmul 1x1': dict(merge_inplace=False),
+    DEPLOY: dict(),
+    'deploy, ATen shuffle': dict(fast_shuffle=True),
+}
+ABLATION_STEPS = ('plain', '+fuse BN', *ABLATION_OPTIONS)
 
 
 @dataclass
@@ -90,32 +105,35 @@ def summarize(c: Candidate, ceiling: float, reference_ms: Optional[float]) -> di
 # --------------------------------------------------------------------------- backbones
 
 
-def shufflenet_classifier(groups: int, widen_factor: float) -> nn.Module:
-    from ..models.classifiers import ShuffleNetClassifier
+def shufflenet_classifier(groups: int, widen_factor: float, init: bool = True) -> nn.Module:
+    """The ImageNet classifier in eval mode, initialised as the official code does."""
     model = ShuffleNetClassifier(
         backbone=dict(type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
                       out_indices=(3, )), data_preprocessor=dict(type='BaseDataPreprocessor'))
-    model.init_weights()
+    if init:
+        model.init_weights()
     return model.eval()
 
 
 def ablation_models(groups: int, widen_factor: float) -> dict[str, nn.Module]:
-    """The classifier after each fast-path step, cumulatively (same weights)."""
-    from mmcv.cnn import fuse_conv_bn
+    """The classifier after each fast-path step, cumulatively.
 
-    from ..deploy.fast_path import deploy_shufflenet
+    Every row is a freshly built model with the plain model's weights, converted by
+    ``switch_to_deploy`` with that row's options (``+fuse BN`` by mmcv's
+    ``fuse_conv_bn`` alone).
+    """
+    from mmcv.cnn import fuse_conv_bn
     plain = shufflenet_classifier(groups, widen_factor)
-    steps = {'plain': plain, '+fuse BN': fuse_conv_bn(copy.deepcopy(plain))}
-    for label, pointwise in (('+channels_last', 'conv'), ('+matmul 1x1', 'matmul')):
-        model = copy.deepcopy(plain)
-        deploy_shufflenet(model.backbone, 'channels_last', pointwise, fast_shuffle=False)
-        for unit in model.backbone.modules():  # this step keeps the out-of-place merge
-            if hasattr(unit, 'merge_inplace'):
-                unit.merge_inplace = False
-                unit.act = nn.ReLU()
-        steps[label] = model.eval()
-    steps['+in-place merge (deploy)'] = copy.deepcopy(plain).deploy()
-    steps['deploy, ATen shuffle'] = copy.deepcopy(plain).deploy(fast_shuffle=True)
+    weights = plain.state_dict()
+
+    def fresh() -> nn.Module:
+        model = shufflenet_classifier(groups, widen_factor, init=False)
+        model.load_state_dict(weights)
+        return model.eval()
+
+    steps = {'plain': plain, '+fuse BN': fuse_conv_bn(fresh())}
+    for label, options in ABLATION_OPTIONS.items():
+        steps[label] = fresh().switch_to_deploy(**options)
     return steps
 
 
@@ -138,14 +156,7 @@ def lift_rpn_nms(model: nn.Module) -> None:
 
 
 def mmdet_detector(config: str, deploy: bool, cfg_options: Optional[dict] = None) -> nn.Module:
-    from mmdet.registry import MODELS
-    from mmengine.config import Config
-
-    from ..deploy.fast_path import deploy_detector
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    model = MODELS.build(cfg.model)
+    model = MODELS.build(load_config(config, cfg_options).model)
     model.init_weights()
     model.eval()
     if deploy:
@@ -198,7 +209,6 @@ def backbone_candidates(specs, peers, height, width, batch, ablation, onnx, comp
     def add(name, variant, model, macs, onnx_model=None):
         rows.append(Candidate(name, variant, desc, lambda m=model: m(x), macs, ref))
         if onnx and onnx_model is not None:
-            from ..deploy.onnx_export import export_onnx, onnxruntime_session
             path = f'{workdir}/{name}_{height}x{width}.onnx'
             export_onnx(onnx_model, path, tuple(x.shape))
             session = onnxruntime_session(path, torch.get_num_threads())
@@ -218,8 +228,7 @@ def backbone_candidates(specs, peers, height, width, batch, ablation, onnx, comp
         for label in labels:
             add(name, label, steps[label], macs, steps['plain'] if label == 'plain' else None)
         if compile_:
-            compiled = copy.deepcopy(steps['plain'])
-            compiled.backbone.deploy(compile=True)
+            compiled = copy.deepcopy(steps['plain']).switch_to_deploy(compile=True)
             with torch.no_grad():
                 compiled(x)
             add(name, 'deploy(compile=True)', compiled, macs)
@@ -228,8 +237,7 @@ def backbone_candidates(specs, peers, height, width, batch, ablation, onnx, comp
 
 def _test_short_side(config: str) -> int:
     """Shorter side the config's test pipeline resizes to (its Resize scale's smaller value)."""
-    from mmengine.config import Config
-    pipeline = Config.fromfile(config).test_dataloader.dataset.pipeline
+    pipeline = load_config(config).test_dataloader.dataset.pipeline
     resize = next(t for t in pipeline if t['type'] == 'Resize')
     return min(resize['scale'])
 
@@ -302,11 +310,9 @@ def markdown_table(rows: list[dict]) -> str:
 def training_throughput(config: str, batch: int, size: int, iters: int, threads: int,
                         progress=print) -> dict:
     """Training images/s of ``config``'s detector on random images (CPU, SGD steps)."""
-    from mmdet.registry import MODELS
     from mmdet.testing import demo_mm_inputs
-    from mmengine.config import Config
     torch.set_num_threads(threads)
-    cfg = Config.fromfile(config)
+    cfg = load_config(config)
     model = MODELS.build(cfg.model)
     model.init_weights()
     model.train()
@@ -328,3 +334,71 @@ def training_throughput(config: str, batch: int, size: int, iters: int, threads:
     sec = statistics.median(times)
     return dict(config=config, batch=batch, size=size, threads=threads,
                 seconds_per_iter=round(sec, 3), images_per_s=round(batch / sec, 2))
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def write_report(rows: list[dict], out_md: Optional[str] = None, out_json: Optional[str] = None,
+                 progress: Callable[[str], None] = print) -> str:
+    """Print the Markdown table of ``rows`` and write it and the JSON rows where asked."""
+    table = markdown_table(rows)
+    print(table)
+    for path, text in ((out_md, table + '\n'), (out_json, json.dumps(rows, indent=2))):
+        if path:
+            with atomic_open(path) as f:
+                f.write(text)
+            progress(f'wrote {path}')
+    return table
+
+
+def parse_sizes(values: list[str]) -> list[tuple[int, int]]:
+    """``['224x224', '480x640']`` -> ``[(224, 224), (480, 640)]``.
+
+    Raises:
+        ConfigError: a value that is not HEIGHTxWIDTH with positive integers.
+    """
+    sizes = []
+    for text in values:
+        parts = text.lower().split('x')
+        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise ConfigError(f'--sizes takes HEIGHTxWIDTH values such as 224x224, got {text!r}')
+        sizes.append((int(parts[0]), int(parts[1])))
+    return sizes
+
+
+def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], batch: int = 1,
+                        ablation: bool = False, onnx: bool = False, compile_: bool = False,
+                        threads: tuple[int, ...] = (1, 2), warmup: int = 3, repeats: int = 20,
+                        out_md: Optional[str] = None, out_json: Optional[str] = None,
+                        progress: Callable[[str], None] = print) -> list[dict]:
+    """``tools/benchmark.py backbone``: classifiers at each size, timed together, reported."""
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for h, w in parse_sizes(sizes):
+            progress(f'input {batch}x3x{h}x{w}')
+            rows += run(lambda h=h, w=w: backbone_candidates(
+                specs, peers, h, w, batch, ablation, onnx, compile_, workdir),
+                threads, warmup, repeats, progress)
+    write_report(rows, out_md, out_json, progress)
+    return rows
+
+
+def benchmark_detectors(configs: list[str], deploy: bool = False, short_side: Optional[int] = None,
+                        cfg_options: Optional[dict] = None, threads: tuple[int, ...] = (1, 2),
+                        warmup: int = 3, repeats: int = 20, out_md: Optional[str] = None,
+                        out_json: Optional[str] = None,
+                        progress: Callable[[str], None] = print) -> list[dict]:
+    """``tools/benchmark.py detector``: configs next to torchvision's detectors, reported."""
+    rows = run(lambda: detector_candidates(configs, deploy, short_side, cfg_options),
+               threads, warmup, repeats, progress)
+    write_report(rows, out_md, out_json, progress)
+    return rows
+
+
+def benchmark_training(config: str, batch: int = 8, size: int = 256, iters: int = 10,
+                       threads: int = 2, progress: Callable[[str], None] = print) -> dict:
+    """``tools/benchmark.py train``: print :func:`training_throughput` as JSON."""
+    result = training_throughput(config, batch, size, iters, threads, progress)
+    print(json.dumps(result, indent=2))
+    return result

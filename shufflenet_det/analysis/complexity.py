@@ -7,9 +7,14 @@ Element-wise ReLU and additions, max and average pooling are not counted either
 (MMEngine has no handle for them); global average pooling is, by MMEngine's
 default, and adds under 0.1%.
 """
+from typing import Optional
+
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from torch import nn
+
+from ..config import load_config
+from ..models import ShuffleNetClassifier
 
 # Paper Table 1 (1x, g = 1, 2, 3, 4, 8) and the official g=3 release (0.5x-2.0x), MFLOPs.
 PAPER_MFLOPS = {
@@ -43,11 +48,22 @@ def count_complexity(model: nn.Module, inputs: torch.Tensor | tuple) -> dict:
     return dict(params=parameter_count(model)[''], flops=int(flops))
 
 
+def paper_table() -> str:
+    """Markdown table: parameters and MFLOPs of Table 1 and the official g=3 sizes, beside
+    the paper's (``tools/get_flops.py --paper-table``; the README quotes it)."""
+    rows = ['| model | params (M) | MFLOPs, this project | MFLOPs, paper | difference |',
+            '|---|---|---|---|---|']
+    for (groups, widen), paper in PAPER_MFLOPS.items():
+        c = classifier_complexity(groups, widen)
+        mflops = c['flops'] / 1e6
+        rows.append(f'| {widen}x g={groups} | {c["params"] / 1e6:.2f} | {mflops:.1f} | {paper} | '
+                    f'{100 * (mflops - paper) / paper:+.1f}% |')
+    return '\n'.join(rows)
+
+
 def classifier_complexity(groups: int = 3, widen_factor: float = 1.0, input_size: int = 224,
                           num_classes: int = 1000, **backbone_kwargs) -> dict:
     """Complexity of the ImageNet classifier (backbone, pooling, fc) at ``input_size``."""
-    from ..models.classifiers import ShuffleNetClassifier
-
     model = ShuffleNetClassifier(
         backbone=dict(type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
                       out_indices=(3, ), **backbone_kwargs),
@@ -99,3 +115,31 @@ def detector_complexity(model: nn.Module, height: int, width: int) -> dict:
             handle.remove()
     result['rois'] = rois[-1] if rois else None
     return result
+
+
+def complexity_report(config: Optional[str] = None, shape: tuple[int, int] = (600, 800),
+                      cfg_options: Optional[dict] = None, groups: int = 3,
+                      widen_factor: float = 1.0, se: bool = False, shallow: bool = False,
+                      size: int = 224, table: bool = False) -> str:
+    """``tools/get_flops.py``: the paper table, a whole detector, or one classifier, as text.
+
+    The text is printed and returned.
+    """
+    if table:
+        text = paper_table()
+    elif config:
+        from mmdet.registry import MODELS
+
+        model = MODELS.build(load_config(config, cfg_options).model).eval()
+        h, w = shape
+        c = detector_complexity(model, h, w)
+        rois = '' if c['rois'] is None else f', box head on {c["rois"]} proposals'
+        text = (f'{config} at {h}x{w}: {c["params"] / 1e6:.2f} M parameters, '
+                f'{c["flops"] / 1e9:.2f} GFLOPs (multiply-adds{rois})')
+    else:
+        c = classifier_complexity(groups, widen_factor, size, with_se=se, shallow=shallow)
+        text = (f'ShuffleNetV1 {widen_factor}x g={groups}{" +SE" if se else ""}'
+                f'{" shallow" if shallow else ""} at {size}x{size}: {c["params"] / 1e6:.3f} M '
+                f'parameters, {c["flops"] / 1e6:.1f} MFLOPs (multiply-adds)')
+    print(text)
+    return text

@@ -8,9 +8,13 @@ from typing import Callable
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from ..config import load_config
 from ..datasets.layout import check_dataset_paths
 from ..datasets.synthetic_shapes import generate_shapes_dataset
+from ..errors import CheckFailedError
 from ..fileio import atomic_open
+from ..visualization import draw_detections
+from .inference import load_detector
 
 
 def ensure_demo_data(cfg: Config, num_train: int, num_val: int,
@@ -44,11 +48,8 @@ def _densest_image(cfg: Config) -> str:
 def run_demo(config: str, work_dir: str, num_train: int = 400, num_val: int = 60,
              progress: Callable[[str], None] = print) -> dict:
     """Train and evaluate the demo detector; returns a summary (also in WORK_DIR/summary.json)."""
-    from mmdet.apis import init_detector
-    from ..visualization import draw_detections
-
     start = time.perf_counter()
-    cfg = Config.fromfile(config)
+    cfg = load_config(config)
     cfg.work_dir = work_dir
     generated = ensure_demo_data(cfg, num_train, num_val, progress)
     data_time = time.perf_counter() - start
@@ -61,11 +62,9 @@ def run_demo(config: str, work_dir: str, num_train: int = 400, num_val: int = 60
                if k.startswith('val/coco/')}
 
     checkpoint = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
-    model = init_detector(cfg, checkpoint, device='cpu')
-    image = _densest_image(cfg)
     drawn = osp.join(work_dir, 'demo_detections.png')
-    n = draw_detections(model, image, drawn, score_thr=0.5)
-
+    n = draw_detections(load_detector(config, checkpoint), _densest_image(cfg), drawn,
+                        score_thr=0.5)
     summary = dict(
         bbox_mAP=metrics.get('coco/bbox_mAP'), metrics=metrics, epochs=cfg.train_cfg.max_epochs,
         data_generated=generated, data_seconds=round(data_time, 1),
@@ -75,3 +74,21 @@ def run_demo(config: str, work_dir: str, num_train: int = 400, num_val: int = 60
     with atomic_open(osp.join(work_dir, 'summary.json')) as f:
         json.dump(summary, f, indent=2)
     return summary
+
+
+def demo_end_to_end(config: str, work_dir: str, num_train: int = 400, num_val: int = 60,
+                    min_map: float = 0.30, progress: Callable[[str], None] = print) -> dict:
+    """``tools/run_demo.py``: :func:`run_demo`, its summary printed, and the bar checked.
+
+    Raises:
+        CheckFailedError: bbox mAP@[.5:.95] is below ``min_map``.
+    """
+    s = run_demo(config, work_dir, num_train, num_val, progress)
+    progress(f'bbox mAP@[.5:.95] {s["bbox_mAP"]:.3f} (AP50 '
+             f'{s["metrics"].get("coco/bbox_mAP_50", float("nan")):.3f}) after {s["epochs"]} '
+             f'epochs; {s["total_seconds"] / 60:.1f} min in all ({s["data_seconds"]:.0f} s '
+             f'data, {s["train_and_eval_seconds"]:.0f} s training and evaluation)')
+    progress(f'{s["detections_drawn"]} detections drawn to {s["detections_image"]}')
+    if s['bbox_mAP'] is None or s['bbox_mAP'] < min_map:
+        raise CheckFailedError(f'bbox mAP {s["bbox_mAP"]} is below the bar of {min_map}')
+    return s

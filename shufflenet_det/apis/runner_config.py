@@ -1,4 +1,4 @@
-"""Config handling shared by ``tools/train.py`` and ``tools/test.py``."""
+"""Config handling shared by the training and evaluation entry points."""
 import copy
 import os.path as osp
 from collections.abc import Mapping
@@ -6,7 +6,9 @@ from typing import Optional
 
 from mmengine.config import Config
 
+from ..config import load_config
 from ..datasets.layout import set_data_root
+from ..errors import ConfigError
 
 
 def check_neck_in_channels(model_cfg: Mapping) -> None:
@@ -14,29 +16,32 @@ def check_neck_in_channels(model_cfg: Mapping) -> None:
 
     Otherwise the mismatch surfaces only in the first forward pass, as a
     convolution shape error deep inside the neck. The backbone is built without
-    its weights' initialisation to read its ``out_channels``; backbones that do
-    not publish ``out_channels`` (most of MMDetection's) are not checked.
+    its weights' initialisation to read its ``out_channels``; a backbone whose
+    settings are invalid fails here, with its own message. Backbones that do not
+    publish ``out_channels`` (most of MMDetection's) are not checked.
 
     Raises:
-        ValueError: naming both channel lists.
+        ConfigError: naming both channel lists, or the backbone's invalid setting.
     """
     from mmdet.registry import MODELS
 
     backbone_cfg, neck_cfg = model_cfg.get('backbone'), model_cfg.get('neck')
-    if not backbone_cfg or not neck_cfg:
-        return
-    neck_cfg = neck_cfg[0] if isinstance(neck_cfg, (list, tuple)) else neck_cfg
-    in_channels = neck_cfg.get('in_channels')
-    if not isinstance(in_channels, (list, tuple)):
+    if not backbone_cfg:
         return
     backbone_cfg = copy.deepcopy(dict(backbone_cfg))
     backbone_cfg.pop('init_cfg', None)
-    out_channels = getattr(MODELS.build(backbone_cfg), 'out_channels', None)
-    if out_channels is None or list(in_channels) == list(out_channels):
+    try:
+        out_channels = getattr(MODELS.build(backbone_cfg), 'out_channels', None)
+    except ValueError as exc:  # the backbone's own check of its arguments
+        raise ConfigError(f'model.backbone ({backbone_cfg.get("type")}): {exc}') from exc
+    neck_cfg = neck_cfg[0] if isinstance(neck_cfg, (list, tuple)) else neck_cfg
+    in_channels = neck_cfg.get('in_channels') if neck_cfg else None
+    if out_channels is None or not isinstance(in_channels, (list, tuple)) \
+            or list(in_channels) == list(out_channels):
         return
     settings = ', '.join(f'{k}={backbone_cfg[k]}' for k in
                          ('groups', 'widen_factor', 'out_indices') if k in backbone_cfg)
-    raise ValueError(
+    raise ConfigError(
         f'model.neck ({neck_cfg.get("type")}) in_channels={list(in_channels)} do not match '
         f'the backbone\'s out_channels={list(out_channels)} ({backbone_cfg["type"]} '
         f'{settings}). Derive the neck\'s in_channels from the backbone, e.g. with '
@@ -56,12 +61,11 @@ def prepare_config(config: str,
     neck are checked to fit together (:func:`check_neck_in_channels`).
 
     Raises:
-        ValueError: the neck does not fit the backbone.
+        InputFileNotFoundError: ``config`` does not exist.
+        ConfigError: the config cannot be read, or its backbone or neck cannot work.
     """
-    cfg = Config.fromfile(config)
+    cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:

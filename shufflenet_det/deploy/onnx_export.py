@@ -1,17 +1,15 @@
-"""ONNX export of the backbone and the classifier, checked against ONNX Runtime.
-
-The detectors are not exported: MMDetection's two-stage and dense heads run
-mmcv's NMS and RoIAlign, whose ONNX export lives in MMDeploy (a separate, heavy
-toolchain with its own custom-op library for ONNX Runtime); this project does not
-pull that in.
-"""
-from typing import Optional
+"""ONNX export of the backbone and the classifier, checked against ONNX Runtime."""
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoint import (BACKBONE_PREFIX, check_shuffle_order, load_model_checkpoint,
+                          load_strict, read_checkpoint, select_prefix)
+from ..errors import CheckFailedError, ConfigError
 from ..fileio import atomic_path
+from ..models import ShuffleNetClassifier, ShuffleNetV1
 
 
 class _Outputs(nn.Module):
@@ -60,3 +58,72 @@ def max_abs_diff(model: nn.Module, path: str, x: torch.Tensor) -> float:
         expected = _Outputs(model).eval()(x)
     got = onnxruntime_session(path).run(None, {'input': x.numpy()})
     return max(float(np.abs(e.numpy() - g).max()) for e, g in zip(expected, got))
+
+
+def _architecture(checkpoint: Optional[str], meta: dict, groups: Optional[int],
+                  widen_factor: Optional[float]) -> dict:
+    """The backbone settings: the checkpoint's recorded ``arch``, else the arguments."""
+    recorded = meta.get('arch') or {}
+    for name, given in (('groups', groups), ('widen_factor', widen_factor)):
+        if given is not None and name in recorded and recorded[name] != given:
+            raise ConfigError(f'{checkpoint} holds ShuffleNetV1 weights with {name}='
+                              f'{recorded[name]} (its meta[\'arch\']), but {name}={given} was '
+                              'requested; leave the option out to use the recorded one')
+    return dict(groups=groups or recorded.get('groups', 3),
+                widen_factor=widen_factor or recorded.get('widen_factor', 1.0),
+                shuffle_order=recorded.get('shuffle_order', 'paper'))
+
+
+def build_for_export(checkpoint: Optional[str] = None, groups: Optional[int] = None,
+                     widen_factor: Optional[float] = None, classifier: bool = False,
+                     num_classes: int = 1000) -> nn.Module:
+    """The backbone or classifier to export, loaded strictly from ``checkpoint`` if given.
+
+    A checkpoint that records its architecture (``meta['arch']``, written by the
+    converter and by ``tools/export_backbone.py``) decides ``groups``,
+    ``widen_factor`` and ``shuffle_order``; a conflicting ``groups`` or
+    ``widen_factor`` is an error naming both. Without a checkpoint the weights are
+    random (the official initialisation).
+    """
+    state, meta = read_checkpoint(checkpoint) if checkpoint else ({}, {})
+    arch = _architecture(checkpoint, meta, groups, widen_factor)
+    if classifier:
+        model = ShuffleNetClassifier(backbone=dict(type=ShuffleNetV1, out_indices=(3, ), **arch),
+                                     num_classes=num_classes,
+                                     data_preprocessor=dict(type='BaseDataPreprocessor'))
+    else:
+        model = ShuffleNetV1(**arch)
+    if not checkpoint:
+        model.init_weights()
+    elif classifier:
+        load_model_checkpoint(model, dict(state_dict=state, meta=meta), checkpoint)
+    else:
+        check_shuffle_order(meta, {'the backbone': model}, checkpoint)
+        load_strict(model, select_prefix(state, BACKBONE_PREFIX, checkpoint), checkpoint)
+    return model.eval()
+
+
+def export_shufflenet_onnx(out: str, checkpoint: Optional[str] = None,
+                           groups: Optional[int] = None, widen_factor: Optional[float] = None,
+                           classifier: bool = False, num_classes: int = 1000,
+                           shape: tuple[int, ...] = (1, 3, 224, 224), opset: int = 17,
+                           tolerance: float = 1e-4,
+                           progress: Callable[[str], None] = print) -> float:
+    """``tools/export_onnx.py`` for the backbone (Stage 2-4 maps) or the classifier (logits).
+
+    Returns:
+        float: The largest difference between ONNX Runtime and PyTorch.
+
+    Raises:
+        CheckFailedError: the difference exceeds ``tolerance`` (the file stays, for
+            inspection).
+    """
+    model = build_for_export(checkpoint, groups, widen_factor, classifier, num_classes)
+    export_onnx(model, out, tuple(shape), opset)
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(0)) * 255
+    diff = max_abs_diff(model, out, x)
+    progress(f'wrote {out}; ONNX Runtime vs PyTorch max abs diff {diff:.2e}')
+    if not diff <= tolerance:
+        raise CheckFailedError(f'ONNX Runtime differs from PyTorch by {diff:.3g}, above the '
+                               f'tolerance {tolerance}')
+    return diff

@@ -18,6 +18,8 @@ from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS  # the Runner looks wrappers up in MMEngine's root
 
+from ..errors import ConfigError
+
 
 @MODEL_WRAPPERS.register_module()
 class CPUDistributedDataParallel(MMDistributedDataParallel):
@@ -42,14 +44,14 @@ def setup_cpu_distributed(cfg: Config) -> bool:
         is available (MMEngine's own setup applies).
 
     Raises:
-        ValueError: a Slurm or MPI launcher without CUDA (mmengine 0.10.7 needs a
+        ConfigError: a Slurm or MPI launcher without CUDA (mmengine 0.10.7 needs a
             GPU per task there); launch those jobs through torchrun instead.
     """
     launcher = cfg.get('launcher', 'none')
     if launcher == 'none' or torch.cuda.is_available():
         return False
     if launcher != 'pytorch':
-        raise ValueError(f'launcher {launcher!r} needs CUDA in mmengine 0.10.7; on machines '
+        raise ConfigError(f'launcher {launcher!r} needs CUDA in mmengine 0.10.7; on machines '
                          'without GPUs start each node with torchrun (tools/dist_train.sh) and '
                          "the 'pytorch' launcher")
     dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))

@@ -1,3 +1,4 @@
 from .accuracy import TopKAccuracy
+from .detection_count import DetectionCount, coco_metric_names
 
-__all__ = ['TopKAccuracy']
+__all__ = ['DetectionCount', 'TopKAccuracy', 'coco_metric_names']

@@ -2,10 +2,11 @@ import json
 
 import pytest
 
-import benchmark as bench_tool
 from shufflenet_det.analysis.benchmark import ABLATION_STEPS
 
-from ..configs.test_detector_configs import REPO
+from ..utils import REPO, load_tool
+
+bench_tool = load_tool('benchmark')
 
 pytestmark = pytest.mark.slow
 

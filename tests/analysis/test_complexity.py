@@ -1,7 +1,10 @@
 import pytest
 
-import get_flops
 from shufflenet_det.analysis import PAPER_MFLOPS, classifier_complexity
+
+from ..utils import load_tool
+
+get_flops = load_tool('get_flops')
 
 
 @pytest.mark.parametrize('key,paper', sorted(PAPER_MFLOPS.items()))

@@ -2,7 +2,7 @@ import pytest
 
 from shufflenet_det.apis import check_neck_in_channels, prepare_config
 
-from ..configs.test_detector_configs import REPO
+from ..utils import REPO, load_tool
 
 
 def test_a_neck_that_does_not_fit_the_backbone_is_named_with_both_lists():
@@ -34,7 +34,7 @@ def test_backbones_without_out_channels_are_not_checked():
 
 
 def test_train_tool_stops_on_a_mismatched_neck_before_building_anything(tmp_path, capsys):
-    import train
+    train = load_tool('train')
     config = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
     code = train.main([config, '--work-dir', str(tmp_path / 'work'), '--cfg-options',
                        'model.neck.in_channels=[1,2,3]'])

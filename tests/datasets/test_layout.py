@@ -1,10 +1,11 @@
 import pytest
 from mmengine.config import Config
 
-import train
 from shufflenet_det.datasets import DatasetLayoutError, check_dataset_paths, set_data_root
 
-from ..configs.test_detector_configs import REPO
+from ..utils import REPO, load_tool
+
+train = load_tool('train')
 
 
 def test_missing_coco_gives_one_error_naming_paths_and_layout(tmp_path, capsys):

@@ -3,11 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-import export_onnx as export_tool
 from shufflenet_det.deploy import export_onnx, max_abs_diff, onnxruntime_session
 from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1
 
-from .test_fast_path import _trained_looking
+from ..utils import load_tool
+from ..models.test_switch_to_deploy import trained_looking as _trained_looking
+
+export_tool = load_tool('export_onnx')
 
 
 @pytest.mark.parametrize('groups,widen', [(3, 1.0), (8, 0.5)])

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from shufflenet_det.datasets.synthetic_shapes import generate_shapes_dataset
+from shufflenet_det.datasets.synthetic_shapes import CLASSES, generate_shapes_dataset
 
-from ..configs.test_detector_configs import REPO
+from ..utils import REPO
 
 pytestmark = pytest.mark.slow
 CONFIG = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
@@ -79,7 +79,8 @@ def test_test_tool_writes_metrics_predictions_and_drawings(trained, shapes, tmp_
 
 def test_test_tool_refuses_a_missing_checkpoint(tmp_path):
     proc = run('tools/test.py', CONFIG, str(tmp_path / 'nope.pth'), check=False)
-    assert proc.returncode == 2 and f'checkpoint file not found: {tmp_path / "nope.pth"}' in proc.stderr
+    assert proc.returncode == 2
+    assert f'checkpoint file not found: {tmp_path / "nope.pth"}' in proc.stderr
 
 
 def test_demo_tool_draws_detections(trained, shapes, tmp_path):
@@ -113,6 +114,50 @@ def test_test_tool_refuses_a_checkpoint_with_missing_weights(trained, shapes, tm
     torch.save(ckpt, tmp_path / 'partial.pth')
     proc = run('tools/test.py', CONFIG, str(tmp_path / 'partial.pth'), '--work-dir',
                str(tmp_path), '--data-root', str(shapes), '--cfg-options', *SMALL, check=False)
-    assert proc.returncode != 0
-    assert 'roi_head.bbox_head.fc_cls.weight' in proc.stderr
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'error: {tmp_path / "partial.pth"} does not match FasterRCNN; '
+                           'nothing was loaded. 1 missing keys: roi_head.bbox_head.fc_cls.weight')
     assert not (tmp_path / 'metrics.json').exists()
+
+
+def test_det_inferencer_runs_the_trained_checkpoint_on_image_files(trained, shapes, tmp_path):
+    from mmdet.apis import DetInferencer
+    inferencer = DetInferencer(model=CONFIG, weights=str(trained / 'epoch_2.pth'), device='cpu',
+                               show_progress=False)
+    assert tuple(inferencer.model.dataset_meta['classes']) == tuple(CLASSES)
+    result = inferencer(str(shapes / 'val'), out_dir=str(tmp_path / 'out'), pred_score_thr=0.05,
+                        no_save_pred=False)
+    assert len(result['predictions']) == 6
+    assert len(list((tmp_path / 'out' / 'vis').glob('*.png'))) == 6
+    assert len(list((tmp_path / 'out' / 'preds').glob('*.json'))) == 6
+
+
+def test_train_tool_names_a_missing_config(tmp_path):
+    proc = run('tools/train.py', 'configs/missing.py', check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == 'error: config file not found: configs/missing.py'
+
+
+def test_demo_tool_names_a_file_that_is_not_an_image(trained, tmp_path):
+    text = tmp_path / 'notes.png'
+    text.write_text('not an image')
+    proc = run('tools/demo.py', str(text), CONFIG, str(trained / 'epoch_2.pth'), '--out-file',
+               str(tmp_path / 'drawn.png'), check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == \
+        f'error: cannot decode image {text}: not an image, or truncated'
+    assert not (tmp_path / 'drawn.png').exists()
+
+
+def test_test_tool_reports_a_model_without_detections_plainly(trained, shapes, tmp_path):
+    # A score threshold no detection reaches: the model detects nothing.
+    proc = run('tools/test.py', CONFIG, str(trained / 'epoch_2.pth'), '--work-dir',
+               str(tmp_path), '--data-root', str(shapes), '--cfg-options', *SMALL,
+               'model.test_cfg.rcnn.score_thr=1.01')
+    metrics = json.loads((tmp_path / 'metrics.json').read_text())
+    assert metrics['count/images'] == 6 and metrics['count/detections'] == 0
+    for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75', 'coco/bbox_mAP_s',
+                'coco/bbox_mAP_m', 'coco/bbox_mAP_l'):
+        assert metrics[key] == 0.0
+    assert 'warning: 0 detections on 6 images; every AP is 0.0' in proc.stdout

@@ -1,0 +1,32 @@
+"""How every tool in ``tools/`` ends: exit status 0, 1 for a failed check, 2 for bad input."""
+import sys
+from collections.abc import Callable
+
+from mmengine.registry import init_default_scope
+
+from ..errors import CheckFailedError, InputError
+
+
+def run_tool(function: Callable, *args, **kwargs) -> int:
+    """Call ``function`` in mmdet's registry scope and turn its outcome into an exit status.
+
+    An :class:`~shufflenet_det.errors.InputError` (a missing or broken file, a value
+    outside what is allowed, a config that cannot work) is printed as
+    ``error: MESSAGE`` on stderr and gives 2; a
+    :class:`~shufflenet_det.errors.CheckFailedError` (the tool's own check of its
+    result) gives 1. Any other exception keeps its traceback: it is a bug, not bad
+    input.
+
+    Returns:
+        int: The exit status.
+    """
+    init_default_scope('mmdet')
+    try:
+        function(*args, **kwargs)
+    except InputError as exc:
+        print(f'error: {exc}', file=sys.stderr, flush=True)
+        return 2
+    except CheckFailedError as exc:
+        print(f'error: {exc}', file=sys.stderr, flush=True)
+        return 1
+    return 0
