@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .utils import REPO
+from .helpers import REPO
 
 PACKAGE = REPO / 'shufflenet_det'
 # Lowest first. A module may import its own subpackage and any lower layer, nothing else,

@@ -4,7 +4,7 @@ import pytest
 
 from shufflenet_det.analysis.benchmark import ABLATION_STEPS
 
-from ..utils import REPO, load_tool
+from ..helpers import REPO, load_tool
 
 bench_tool = load_tool('benchmark')
 

@@ -2,7 +2,7 @@ import pytest
 
 from shufflenet_det.analysis import PAPER_MFLOPS, classifier_complexity
 
-from ..utils import load_tool
+from ..helpers import load_tool
 
 get_flops = load_tool('get_flops')
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from ..utils import REPO
+from ..helpers import REPO
 
 CONFIGS = sorted(p.name for p in (REPO / 'configs').glob('*.py'))
 

@@ -2,7 +2,7 @@ import pytest
 
 from shufflenet_det.apis import check_neck_in_channels, prepare_config
 
-from ..utils import REPO, load_tool
+from ..helpers import REPO, load_tool
 
 
 def test_a_neck_that_does_not_fit_the_backbone_is_named_with_both_lists():

@@ -16,7 +16,7 @@ from shufflenet_det.checkpoint.openmmlab import infer_openmmlab_architecture
 from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1, shufflenet_v1_channels
 from shufflenet_det.models.backbones import WIDEN_FACTORS
 
-from ..utils import load_tool
+from ..helpers import load_tool
 
 convert_checkpoint = load_tool('convert_checkpoint')
 CHANNELS = {  # (groups, size) -> (stem, stage 2, 3, 4) of the official release

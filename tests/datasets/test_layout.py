@@ -3,7 +3,7 @@ from mmengine.config import Config
 
 from shufflenet_det.datasets import DatasetLayoutError, check_dataset_paths, set_data_root
 
-from ..utils import REPO, load_tool
+from ..helpers import REPO, load_tool
 
 train = load_tool('train')
 

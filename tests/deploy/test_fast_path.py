@@ -8,7 +8,7 @@ from torch import nn
 from shufflenet_det.deploy import TorchvisionRoIAlign, deploy_detector, switch_model_to_deploy
 
 from ..models.test_switch_to_deploy import trained_looking
-from ..utils import REPO
+from ..helpers import REPO
 
 
 def test_detector_deploy_swaps_roialign_for_an_identical_kernel():

@@ -6,7 +6,7 @@ import torch
 from shufflenet_det.deploy import export_onnx, max_abs_diff, onnxruntime_session
 from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1
 
-from ..utils import load_tool
+from ..helpers import load_tool
 from ..models.test_switch_to_deploy import trained_looking as _trained_looking
 
 export_tool = load_tool('export_onnx')

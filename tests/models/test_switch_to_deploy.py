@@ -10,7 +10,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1, ShuffleUnit
 from shufflenet_det.models.layers import ChannelsLastPool, PointwiseMatmul
 
-from ..utils import REPO
+from ..helpers import REPO
 
 
 def trained_looking(model):

@@ -9,7 +9,7 @@ import pytest
 
 from shufflenet_det.datasets.synthetic_shapes import CLASSES, generate_shapes_dataset
 
-from ..utils import REPO
+from ..helpers import REPO
 
 pytestmark = pytest.mark.slow
 CONFIG = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
