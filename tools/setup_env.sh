@@ -1,77 +1,155 @@
 #!/usr/bin/env bash
 # Create (or reuse) the project's virtual environment at .venv/ with the pinned
-# OpenMMLab stack, including mmcv 2.1.0 compiled with its ops.
+# OpenMMLab stack, including mmcv 2.1.0 compiled with its ops: the CPU ops on a
+# machine without a GPU, the CUDA ops too, for the visible GPUs, where torch sees one.
 #
 # mmcv 2.1.0 is published only as source. Building it took 14 minutes on two
-# cores here, so the built wheel is kept in a wheelhouse outside the repository
-# ($SHUFFLENET_DET_WHEELHOUSE, default ~/.cache/shufflenet_det/wheels) and reused
-# by every later setup on the same machine.
+# cores here (CPU ops), so the built wheel is kept in a wheelhouse outside the
+# repository ($SHUFFLENET_DET_WHEELHOUSE, default ~/.cache/shufflenet_det/wheels),
+# in a folder named after what the wheel was built for (Python, torch, CUDA or
+# "cpu", GPU architectures: shufflenet_det/utils/build_env.py), and reused by
+# every later setup that needs the same build.
+#
+# Settings, all optional:
+#   PYTHON                     interpreter for a new .venv (3.10, 3.11 or 3.12)
+#   TORCH_CUDA_ARCH_LIST       GPUs to compile for (default: the visible ones)
+#   FORCE_CUDA=1               compile the CUDA ops without a visible GPU (needs the list)
+#   CUDA_HOME                  the CUDA toolkit whose nvcc builds them
+#   MAX_JOBS                   parallel compile jobs (default: all cores)
+#   SHUFFLENET_DET_REUSE_TORCH=0   install torch into .venv even if PYTHON already has it
+#   PIP_NO_INDEX=1 PIP_FIND_LINKS=DIR   pip's own: install offline from wheels (and the
+#                              mmcv-2.1.0.tar.gz source) carried in DIR
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv"
 py="$venv/bin/python"
 stamp="$venv/.shufflenet_det-ready"
-torch_version=2.11.0
+build_env="$root/shufflenet_det/utils/build_env.py"
+stack="$root/requirements/stack.txt"
 mmcv_version=2.1.0
-wheelhouse="${SHUFFLENET_DET_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/shufflenet_det/wheels}/torch$torch_version"
+wheel_root="${SHUFFLENET_DET_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/shufflenet_det/wheels}"
 
 say() { printf '[setup_env] %s\n' "$*"; }
+die() { printf '[setup_env] error: %s\n' "$*" >&2; exit 2; }
 
 inputs_digest() {
-    cat "$root/tools/setup_env.sh" "$root/requirements/"*.txt "$root/setup.py" | sha256sum | cut -d' ' -f1
+    cat "$root/tools/setup_env.sh" "$build_env" "$root/requirements/"*.txt "$root/setup.py" |
+        sha256sum | cut -d' ' -f1
 }
 
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$(inputs_digest)" ]]; then
-    say ".venv is up to date"
+# The stamp holds the inputs' digest and the build key, so a .venv set up without a
+# GPU is out of date where one is visible (a home folder shared with GPU nodes).
+if [[ -f "$stamp" ]] && key=$("$py" "$build_env" key 2>/dev/null) &&
+    [[ "$(cat "$stamp")" == "$(inputs_digest) $key" ]]; then
+    say ".venv is up to date ($key)"
     exit 0
 fi
 
-find_python311() {
-    for cand in "${PYTHON:-}" python3.11 python3; do
-        [[ -n "$cand" ]] || continue
-        if command -v "$cand" >/dev/null 2>&1 &&
-            "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-            command -v "$cand"
-            return 0
-        fi
+python_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
+# Every pin in requirements/ has wheels for these (3.10 through its own markers).
+supported() { [[ "$1" == 3.10 || "$1" == 3.11 || "$1" == 3.12 ]]; }
+
+find_python() {
+    local cand version
+    if [[ -n "${PYTHON:-}" ]]; then
+        version=$(python_version "$PYTHON") ||
+            die "PYTHON=$PYTHON does not run: expected a Python 3.10, 3.11 or 3.12 interpreter"
+        supported "$version" || die "PYTHON=$PYTHON is Python $version: expected 3.10, 3.11 or 3.12"
+        command -v "$PYTHON"
+        return
+    fi
+    for cand in python3.11 python3.12 python3.10 python3; do
+        # A pyenv shim exists for every installed version but runs only the active ones.
+        version=$(python_version "$cand") && supported "$version" && { command -v "$cand"; return; }
     done
-    return 1
+    die "Python 3.10, 3.11 or 3.12 is required (tried python3.11, python3.12, python3.10," \
+        "python3); set PYTHON to one"
 }
 
+pin() { sed -n "s/^$1==\([^;[:space:]]*\).*/\1/p" "$stack" | head -n 1; }
+
 if [[ ! -x "$py" ]]; then
-    base=$(find_python311) || {
-        echo "[setup_env] error: Python 3.11 is required (tried \$PYTHON, python3.11, python3)" >&2
-        exit 1
-    }
-    say "creating .venv with $base"
+    base=$(find_python)
+    say "creating .venv with $base (Python $(python_version "$base"))"
+    # The GPU machines' Python already holds the pinned torch with its CUDA wheels and
+    # cannot download them: link that site-packages folder into .venv (a .pth line, which
+    # also works where the base is itself a venv, unlike --system-site-packages).
+    torch_site=""
+    if [[ "${SHUFFLENET_DET_REUSE_TORCH:-1}" != 0 ]]; then
+        torch_site=$("$base" "$build_env" torch-site "$(pin torch)" "$(pin torchvision)" \
+            2>/dev/null) || torch_site=""
+    fi
     "$base" -m venv "$venv"
+    if [[ -n "$torch_site" ]]; then
+        site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+        printf '%s\n' "$torch_site" >"$site/shufflenet_det_base_torch.pth"
+        say "reusing torch $(pin torch) and torchvision $(pin torchvision) from $torch_site" \
+            "(SHUFFLENET_DET_REUSE_TORCH=0 installs them into .venv)"
+    fi
 fi
+version=$(python_version "$py") || die "$py does not run: delete .venv and run again"
+supported "$version" ||
+    die "$venv is Python $version: expected 3.10, 3.11 or 3.12; delete .venv and run again"
 
 pip=("$py" -m pip install --disable-pip-version-check --progress-bar off)
 
-say "installing torch $torch_version and the mmcv build requirements"
-"${pip[@]}" -q "torch==$torch_version" "torchvision==0.26.0" "setuptools==80.9.0" wheel ninja "numpy==2.4.6"
+say "installing torch $(pin torch), torchvision $(pin torchvision) and the mmcv build requirements"
+# The pins come from requirements/stack.txt (numpy's depends on the Python version);
+# setuptools 80.9.0 is the last with pkg_resources, which mmcv's setup.py imports.
+"${pip[@]}" -q -c "$stack" torch torchvision numpy "setuptools==80.9.0" wheel ninja
+
+# Both exit 2 with one line on a setting that cannot build (see build_env.py).
+arch_list=$("$py" "$build_env" arch-list)
+key=$("$py" "$build_env" key)
+wheelhouse="$wheel_root/$key"
+if [[ -n "$arch_list" ]]; then
+    what="CPU and CUDA ops for TORCH_CUDA_ARCH_LIST=$arch_list"
+else
+    what="CPU ops only (torch sees no GPU)"
+fi
 
 mmcv_wheel=$(ls "$wheelhouse"/mmcv-"$mmcv_version"-*.whl 2>/dev/null | head -n 1 || true)
-if [[ -z "$mmcv_wheel" ]]; then
-    say "building mmcv $mmcv_version with ops (about 15 min on 2 cores; cached in $wheelhouse)"
+# Before the key, wheels were cached per torch version only (wheels/torch2.11.0/). Any such
+# wheel has the CPU kernels, so a CPU build adopts one for the same Python; a CUDA build
+# does not, since that wheel may lack CUDA kernels or these GPUs' architectures.
+torch_release=${key#*-torch}
+torch_release=${torch_release%%-*}
+old_wheel=$(ls "$wheel_root/torch$torch_release/mmcv-$mmcv_version-cp${version/./}-"*.whl \
+    2>/dev/null | head -n 1 || true)
+if [[ -z "$mmcv_wheel" && -z "$arch_list" && -n "$old_wheel" ]]; then
+    mkdir -p "$wheelhouse"
+    cp "$old_wheel" "$wheelhouse/"
+    mmcv_wheel="$wheelhouse/$(basename "$old_wheel")"
+    say "adopted $old_wheel (cached before the key; CPU ops) as $mmcv_wheel"
+elif [[ -z "$mmcv_wheel" ]]; then
+    build_vars=(MMCV_WITH_OPS=1 "MAX_JOBS=${MAX_JOBS:-$(nproc)}")
+    if [[ -n "$arch_list" ]]; then
+        # Before the build, not deep inside it: no nvcc, or one torch would refuse.
+        "$py" "$build_env" check-nvcc
+        build_vars+=(FORCE_CUDA=1 "TORCH_CUDA_ARCH_LIST=$arch_list")
+    fi
+    say "building mmcv $mmcv_version with $what, for $key"
+    say "the wheel goes to $wheelhouse (CPU ops took about 15 min on 2 cores here;" \
+        "a CUDA build has not been timed)"
     mkdir -p "$wheelhouse"
     tmp=$(mktemp -d "$wheelhouse/.build.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
-    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-        "$py" -m pip wheel --disable-pip-version-check --no-deps --no-build-isolation \
-        --no-binary mmcv -w "$tmp" "mmcv==$mmcv_version"
+    started=$SECONDS
+    env "${build_vars[@]}" "$py" -m pip wheel --disable-pip-version-check --no-deps \
+        --no-build-isolation --no-binary mmcv -w "$tmp" "mmcv==$mmcv_version"
     built=$(ls "$tmp"/mmcv-"$mmcv_version"-*.whl)
     # Move into place only once complete, so an interrupted build leaves no wheel behind.
     mv "$built" "$wheelhouse/"
     mmcv_wheel="$wheelhouse/$(basename "$built")"
+    took=$((SECONDS - started))
+    say "built $mmcv_wheel in $((took / 60)) min $((took % 60)) s"
 else
-    say "reusing $mmcv_wheel"
+    say "reusing $mmcv_wheel, built with $what"
 fi
 
 say "installing mmcv, mmengine, mmdet, test tools and shufflenet_det (editable)"
-"${pip[@]}" -q "$mmcv_wheel" -r "$root/requirements/stack.txt" -r "$root/requirements/tests.txt"
+"${pip[@]}" -q "$mmcv_wheel" -r "$stack" -r "$root/requirements/tests.txt"
 "${pip[@]}" -q --no-build-isolation --no-deps -e "$root"
 
 "$py" - <<'PY'
@@ -81,5 +159,11 @@ import shufflenet_det  # noqa: F401
 print(f'[setup_env] torch {torch.__version__}, torchvision {torchvision.__version__}, '
       f'mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, mmdet {mmdet.__version__}')
 PY
-inputs_digest >"$stamp"
-say "ready: $py"
+if [[ -n "$arch_list" ]]; then
+    # RoIAlign and nms on a CUDA tensor, compared with the CPU (skipped if no GPU is visible).
+    check=$("$py" "$build_env" check-ops 2>&1) ||
+        die "${check#\[setup_env\] error: } (delete $mmcv_wheel to rebuild it)"
+    printf '%s\n' "$check"
+fi
+printf '%s %s\n' "$(inputs_digest)" "$key" >"$stamp"
+say "ready: $py ($key)"
