@@ -146,14 +146,15 @@ def cuda_build(cuda: CudaLike, env: Mapping[str, str],
         ``(cuda_version, arch_list)`` for a CUDA build, None for a CPU build.
 
     Raises:
-        BuildEnvError: ``FORCE_CUDA=1`` with a torch without CUDA, or without a
-            GPU and without ``TORCH_CUDA_ARCH_LIST``.
+        BuildEnvError: A CUDA build with a torch without CUDA, or ``FORCE_CUDA=1``
+            without a GPU and without ``TORCH_CUDA_ARCH_LIST``.
     """
     forced = env.get('FORCE_CUDA', '0') == '1'
     if not (cuda.is_available() or forced):
         return None
-    if torch_cuda_version is None:
-        raise BuildEnvError('FORCE_CUDA=1, but this torch was built without CUDA '
+    if torch_cuda_version is None:  # e.g. a ROCm torch, whose is_available() is True too
+        reason = 'FORCE_CUDA=1' if forced else 'torch sees a GPU'
+        raise BuildEnvError(f'{reason}, but this torch was built without CUDA '
                             '(torch.version.cuda is None): expected a CUDA build of torch')
     arch_list = cuda_arch_list(cuda, env)
     if not arch_list:
@@ -443,7 +444,7 @@ def _arch_list(torch: Any, env: Mapping[str, str]) -> str:
     build = cuda_build(torch.cuda, env, torch.version.cuda)
     if build is None:
         return ''
-    arch_token(build[1])  # refuse a list that torch would refuse, before the build
+    arch_token(build[1])  # refuse malformed entries now rather than deep inside the build
     return build[1]
 
 

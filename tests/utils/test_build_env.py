@@ -70,6 +70,8 @@ def test_force_cuda_builds_for_the_named_gpus_and_refuses_without_a_list():
         cuda_build(fake_cuda(), {'FORCE_CUDA': '1'}, '13.0')
     with pytest.raises(BuildEnvError, match=r'FORCE_CUDA=1, but this torch was built without CUDA'):
         cuda_build(fake_cuda(), env, None)
+    with pytest.raises(BuildEnvError, match=r'torch sees a GPU, but this torch was built without'):
+        cuda_build(fake_cuda((9, 0)), {}, None)
 
 
 def test_the_key_changes_with_each_thing_that_changes_the_wheel():
