@@ -27,7 +27,8 @@ sort, first ``nms_pre`` per level
 ``batched_nms`` (mmcv's class-offset trick)       ReduceMax, Mul/Add offsets, NonMaxSuppression
 ``SingleRoIExtractor`` + ``map_roi_levels``       Sqrt, Div, a count of GreaterOrEqual
                                                   (= floor(log2)); per level: NonZero,
-                                                  RoiAlign, ScatterND
+                                                  RoiAlign; heads in level order, their
+                                                  outputs put back (ScatterElements, Gather)
 mmcv ``RoIAlign(aligned=True)``                   RoiAlign, coordinate_transformation_mode
                                                   'half_pixel' (opset 16+)
 shared head, ``BBoxHead.forward``                 traced as they are
@@ -427,21 +428,29 @@ class FasterRCNNGraph(nn.Module):
             levels = levels + (ratio >= 2.0**i).long()
         return levels
 
-    def roi_features(self, feats: tuple, boxes: Tensor) -> Tensor:
-        """``SingleRoIExtractor.forward`` on image 0's RoIs ``boxes`` (N, 4)."""
+    def roi_features(self, feats: tuple, boxes: Tensor) -> tuple[Tensor, Optional[Tensor]]:
+        """``SingleRoIExtractor.forward`` on image 0's RoIs ``boxes`` (N, 4), level by level.
+
+        Returns the RoI features grouped by level, and ``restore``: for each RoI, its row
+        among them (None with one level, where the rows are the RoIs' own order). mmdet
+        scatters the features back into RoI order; the graph runs the heads in level order
+        and puts their (much smaller) outputs back instead: the same numbers, one copy of
+        the features fewer (1x FPN at 300x400, 1 thread: a 3.3 ms ScatterND replaced by
+        1.7 ms more Concat, of about 80 ms).
+        """
         batch_indices = torch.zeros_like(boxes[:, 0], dtype=torch.long)
         if self.roi_levels == 1:
-            return _RoiAlign.apply(feats[0], boxes, batch_indices, *self._roi_args(0))
+            return _RoiAlign.apply(feats[0], boxes, batch_indices, *self._roi_args(0)), None
         levels = self.roi_levels_of(boxes)
-        cfg0 = self.roi_layer_cfgs[0]
-        out = boxes.new_zeros((_shape(boxes)[0], self.roi_out_channels, cfg0['out_h'],
-                               cfg0['out_w']))
+        outs, order = [], []
         for i in range(self.roi_levels):
             inds = torch.nonzero(levels == i)[:, 0]
-            level_feats = _RoiAlign.apply(feats[i], boxes[inds], batch_indices[inds],
-                                          *self._roi_args(i))
-            out = out.index_put((inds, ), level_feats)
-        return out
+            outs.append(_RoiAlign.apply(feats[i], boxes[inds], batch_indices[inds],
+                                        *self._roi_args(i)))
+            order.append(inds)
+        order = torch.cat(order)  # the RoI of each row
+        restore = torch.zeros_like(order).scatter(0, order, torch.arange(_shape(order)[0]))
+        return torch.cat(outs), restore
 
     def detections(self, rois: Tensor, cls_score: Tensor, bbox_pred: Tensor,
                    max_xyxy: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -474,11 +483,13 @@ class FasterRCNNGraph(nn.Module):
         # empty batch, which some ONNX Runtime kernels refuse (a Reshape with -1 of 0
         # elements in the channel shuffle, for one).
         rois = torch.cat([proposals, proposals.new_zeros((1, 4))])
-        roi_feats = self.roi_features(feats[:self.roi_levels], rois)
+        roi_feats, restore = self.roi_features(feats[:self.roi_levels], rois)
         roi_head = self.model.roi_head
         if roi_head.with_shared_head:
             roi_feats = roi_head.shared_head(roi_feats)
         cls_score, bbox_pred = roi_head.bbox_head(roi_feats)
+        if restore is not None:
+            cls_score, bbox_pred = cls_score[restore], bbox_pred[restore]
         cls_score, bbox_pred = cls_score[:-1], bbox_pred[:-1]
         outs = self.detections(proposals, cls_score, bbox_pred, max_xyxy)
         if self.with_proposals:
