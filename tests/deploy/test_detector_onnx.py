@@ -1,4 +1,5 @@
 """A whole Faster R-CNN as one standard ONNX graph: ONNX Runtime equals mmdet's predict."""
+import copy
 import json
 
 import numpy as np
@@ -301,3 +302,21 @@ def test_unsupported_settings_are_refused():
         FasterRCNNGraph(model)
     with pytest.raises(ValueError, match='opset must be at least 16'):
         export_detector_onnx(model, 'unused.onnx', opset=13)
+
+
+def test_models_after_the_eager_fast_path():
+    """PointwiseMatmul is refused (slower in ONNX Runtime); BN folding, plain convolutions
+    and torchvision's RoIAlign kernel give the same graph function."""
+    from shufflenet_det.deploy import deploy_detector
+    model, _, _ = _build('fpn')
+    image = _image(96, 128, 0)
+    with torch.no_grad():
+        expected = FasterRCNNGraph(model)(image)
+        with pytest.raises(ValueError, match="deploy\\(\\) with pointwise='matmul': export the "
+                                             'plain model'):
+            FasterRCNNGraph(deploy_detector(copy.deepcopy(model)))
+        got = FasterRCNNGraph(deploy_detector(copy.deepcopy(model), pointwise='conv',
+                                              memory_format='contiguous'))(image)
+    assert len(expected[0]) > 5
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3)
