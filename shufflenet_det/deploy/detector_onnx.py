@@ -70,9 +70,9 @@ class _BatchedNMS(torch.autograd.Function):
     """mmcv's ``batched_nms`` with ``type='nms'``: kept indices, best score first.
 
     Eager: mmcv's ``batched_nms`` itself (an empty result for no boxes, where mmdet
-    does not call it). ONNX: mmcv's class-offset trick, boxes of class ``i`` moved by
-    ``i * (max coordinate + 1)`` so that no IoU across classes is positive, then one
-    ``NonMaxSuppression`` (one batch, one class). Both suppress a box whose IoU with a
+    does not call it). ONNX: mmcv's class-offset trick, as mmcv computes it: boxes of
+    class ``i`` moved by ``i * (max coordinate + 1)``, so that boxes of different
+    classes never overlap, then one ``NonMaxSuppression`` (one batch, one class). Both suppress a box whose IoU with a
     kept one is *greater* than the threshold. ``ReduceMax`` of no boxes is -inf in ONNX
     Runtime; the offsets are then empty too.
     """
@@ -249,14 +249,14 @@ class FasterRCNNGraph(nn.Module):
 
     def __init__(self, model: nn.Module, with_proposals: bool = False) -> None:
         super().__init__()
+        from mmdet.models.data_preprocessors import DetDataPreprocessor
+        from mmdet.models.dense_heads import RPNHead
         from mmdet.models.detectors import FasterRCNN
         from mmdet.models.roi_heads import StandardRoIHead
         from mmdet.models.roi_heads.bbox_heads import (BBoxHead, ConvFCBBoxHead,
                                                        Shared2FCBBoxHead, Shared4Conv1FCBBoxHead)
         from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
-        from mmdet.models.dense_heads import RPNHead
         from mmdet.models.task_modules.prior_generators import AnchorGenerator
-        from mmdet.models.data_preprocessors import DetDataPreprocessor
 
         _refuse('detector', model, (FasterRCNN, ))
         _refuse('data preprocessor', model.data_preprocessor, (DetDataPreprocessor, ))

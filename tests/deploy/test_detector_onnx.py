@@ -60,6 +60,7 @@ def _build(case: str):
             model.rpn_head.rpn_reg.bias.view(-1, 4)[:, 2:] += 1.0
     model.dataset_meta = dict(classes=tuple(f'class{i}' for i in
                                             range(model.roi_head.bbox_head.num_classes)))
+    model.cfg = cfg  # as mmdet's init_detector leaves it
     return model, example_hw, sizes
 
 
@@ -139,7 +140,7 @@ def test_graph_is_standard_onnx(exported):
 
 
 def test_metadata_records_the_runtime_contract(exported):
-    _, model, path, info, _ = exported
+    case, model, path, info, _ = exported
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert meta == info['metadata']
     settings = json.loads(meta['shufflenet_det.settings'])
@@ -152,6 +153,10 @@ def test_metadata_records_the_runtime_contract(exported):
     assert settings['rcnn']['max_per_img'] == model.roi_head.test_cfg.max_per_img
     assert json.loads(meta['shufflenet_det.classes']) == list(model.dataset_meta['classes'])
     assert json.loads(meta['shufflenet_det.input'])['channel_order'] == 'BGR'
+    resize = json.loads(meta['shufflenet_det.test_resize'])
+    assert resize == dict(type='Resize', keep_ratio=True,
+                          scale=[256, 256] if case == 'fpn' else [1000, 600])
+    assert meta['shufflenet_det.layout'] == ('FPN' if case == 'fpn' else 'C4')
 
 
 def test_onnxruntime_equals_mmdet_predict_at_two_sizes(exported):
@@ -279,6 +284,23 @@ def test_no_proposals_and_no_detections(tmp_path):
     assert (boxes.dtype, scores.dtype, labels.dtype) == (np.float32, np.float32, np.int64)
     _, expected, proposals = _mmdet(model, image)
     assert len(expected) == len(proposals) == 0
+
+
+def test_class_agnostic_box_regression(tmp_path):
+    """One box per RoI for every class (reg_class_agnostic): ONNX Runtime equals mmdet."""
+    name, overrides, *_ = CASES['fpn']
+    cfg = Config.fromfile(str(REPO / 'configs' / name))
+    cfg.merge_from_dict({**overrides, 'model.roi_head.bbox_head.reg_class_agnostic': True})
+    torch.manual_seed(0)
+    model = _trained_looking(MODELS.build(cfg.model))
+    assert model.roi_head.bbox_head.fc_reg.out_features == 4
+    path = tmp_path / 'agnostic.onnx'
+    export_detector_onnx(model, str(path), example_hw=(128, 160))
+    image = _image(150, 170, 1)
+    _, expected, _ = _mmdet(model, image)
+    assert len(expected) > 5
+    _assert_same_detections(expected, *onnxruntime_session(str(path)).run(
+        None, {'image': image.numpy()}))
 
 
 @pytest.mark.parametrize('name,kind', [('retinanet_shufflenet1x_fpn_coco.py', 'RetinaNet'),
