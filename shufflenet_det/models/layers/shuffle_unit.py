@@ -17,7 +17,7 @@ from mmdet.models.layers import SELayer
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from .channel_shuffle import channel_shuffle, check_shuffle_order, inverse_channel_shuffle
+from .channel_shuffle import check_shuffle_order, exportable_channel_shuffle
 from .channels_last_pool import ChannelsLastPool
 from .pointwise_matmul import replace_pointwise_convs
 
@@ -144,12 +144,12 @@ class ShuffleUnit(BaseModule):
 
     def channel_shuffle(self, x: Tensor) -> Tensor:
         """The unit's shuffle in its ``shuffle_order``."""
+        # The inverse permutation is the paper's with C / groups groups.
+        channels = self.mid_channels
+        groups = self.groups if self.shuffle_order == 'paper' else channels // self.groups
         if self.fast_shuffle:
-            groups = self.groups if self.shuffle_order == 'paper' else x.shape[1] // self.groups
             return torch.channel_shuffle(x, groups)
-        if self.shuffle_order == 'paper':
-            return channel_shuffle(x, self.groups)
-        return inverse_channel_shuffle(x, self.groups)
+        return exportable_channel_shuffle(x, groups, channels)
 
     def _forward(self, x: Tensor) -> Tensor:
         out = self.g_conv_1x1_compress(x)
