@@ -47,6 +47,7 @@ offset boxes, so it keeps the same boxes as the single call the graph makes.
 """
 import json
 import math
+from collections import Counter
 import sys
 import time
 import warnings
@@ -57,12 +58,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from ..fileio import atomic_path
+from ..models.layers import PointwiseMatmul
+from .fast_path import TorchvisionRoIAlign
 
 INPUT_NAME = 'image'
 OUTPUT_NAMES = ('boxes', 'scores', 'labels')
 PROPOSAL_NAMES = ('proposals', 'proposal_scores')
 MIN_OPSET = 16  # RoiAlign's coordinate_transformation_mode ('half_pixel' = mmcv aligned=True)
+#: metadata_props keys that ONNXRuntimeDetector reads.
+META_TEST_PIPELINE = 'shufflenet_det.test_pipeline'
+META_CLASSES = 'shufflenet_det.classes'
 DEFAULT_DOMAINS = ('', 'ai.onnx')
 
 
@@ -184,7 +191,7 @@ class _DeltaCoder:
     def __init__(self, coder, owner: str) -> None:
         from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
         if type(coder) is not DeltaXYWHBBoxCoder:
-            raise ValueError(f'{owner} uses {type(coder).__name__}; only DeltaXYWHBBoxCoder '
+            raise ConfigError(f'{owner} uses {type(coder).__name__}; only DeltaXYWHBBoxCoder '
                              'is supported')
         self.means = tuple(float(m) for m in coder.means)
         self.stds = tuple(float(s) for s in coder.stds)
@@ -210,12 +217,12 @@ def _nms_settings(cfg, where: str) -> dict:
     """The ``nms`` entry of a test config, refusing what the graph does not implement."""
     nms_cfg = dict(cfg.get('nms') or {})
     if not nms_cfg:
-        raise ValueError(f'{where}.nms is not set; the graph needs an IoU threshold')
+        raise ConfigError(f'{where}.nms is not set; the graph needs an IoU threshold')
     if nms_cfg.get('type', 'nms') != 'nms':
-        raise ValueError(f"{where}.nms.type {nms_cfg['type']!r} is not supported, only 'nms'")
+        raise ConfigError(f"{where}.nms.type {nms_cfg['type']!r} is not supported, only 'nms'")
     unknown = set(nms_cfg) - {'type', 'iou_threshold', 'class_agnostic', 'split_thr'}
     if unknown:
-        raise ValueError(f'{where}.nms keys {sorted(unknown)} are not supported')
+        raise ConfigError(f'{where}.nms keys {sorted(unknown)} are not supported')
     return dict(iou_threshold=float(nms_cfg['iou_threshold']),
                 class_agnostic=bool(nms_cfg.get('class_agnostic', False)),
                 split_thr=int(nms_cfg.get('split_thr', 10000)))
@@ -224,7 +231,54 @@ def _nms_settings(cfg, where: str) -> dict:
 def _refuse(kind: str, module, allowed: tuple) -> None:
     if type(module) not in allowed:
         names = ', '.join(t.__name__ for t in allowed)
-        raise ValueError(f'{kind} {type(module).__name__} is not supported (supported: {names})')
+        raise ConfigError(f'{kind} {type(module).__name__} is not supported (supported: {names})')
+
+
+def check_supported(model: nn.Module) -> None:
+    """Raise a ValueError naming the first part of ``model`` the graph does not implement."""
+    from mmdet.models.data_preprocessors import DetDataPreprocessor
+    from mmdet.models.dense_heads import RPNHead
+    from mmdet.models.detectors import FasterRCNN
+    from mmdet.models.roi_heads import StandardRoIHead
+    from mmdet.models.roi_heads.bbox_heads import (BBoxHead, ConvFCBBoxHead,
+                                                   Shared2FCBBoxHead, Shared4Conv1FCBBoxHead)
+    from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
+    from mmdet.models.task_modules.prior_generators import AnchorGenerator
+    from mmcv.ops import RoIAlign
+
+    _refuse('detector', model, (FasterRCNN, ))
+    _refuse('data preprocessor', model.data_preprocessor, (DetDataPreprocessor, ))
+    _refuse('RPN head', model.rpn_head, (RPNHead, ))
+    _refuse('RoI head', model.roi_head, (StandardRoIHead, ))
+    roi_head, rpn_head = model.roi_head, model.rpn_head
+    if roi_head.with_mask:
+        raise ConfigError('mask heads are not supported')
+    _refuse('RoI extractor', roi_head.bbox_roi_extractor, (SingleRoIExtractor, ))
+    _refuse('box head', roi_head.bbox_head,
+            (BBoxHead, ConvFCBBoxHead, Shared2FCBBoxHead, Shared4Conv1FCBBoxHead))
+    _refuse('anchor generator', rpn_head.prior_generator, (AnchorGenerator, ))
+    bbox_head = roi_head.bbox_head
+    if getattr(bbox_head, 'custom_cls_channels', False):
+        raise ConfigError('a box head with custom classification channels '
+                         f'({type(bbox_head.loss_cls).__name__}) is not supported')
+    if not (bbox_head.with_cls and bbox_head.with_reg):
+        raise ConfigError('the box head must both classify and regress')
+    if getattr(rpn_head.prior_generator, 'use_box_type', False) \
+            or getattr(rpn_head, 'use_box_type', False) \
+            or getattr(bbox_head, 'predict_box_type', 'hbox') != 'hbox':
+        raise ConfigError('box types other than plain horizontal tensors are not supported')
+    if any(isinstance(m, PointwiseMatmul) for m in model.modules()):
+        raise ConfigError(
+            "the model went through switch_to_deploy() with pointwise='matmul': export the "
+            "plain model (its 1x1 convolutions as MatMul ran about 20% slower in ONNX "
+            "Runtime than as Conv, and ONNX Runtime folds batch norm itself)")
+    extractor = roi_head.bbox_roi_extractor
+    for layer in extractor.roi_layers:
+        if not (isinstance(layer, TorchvisionRoIAlign)
+                or (isinstance(layer, RoIAlign) and layer.pool_mode == 'avg')):
+            raise ConfigError(f'RoI layer {layer} is not supported, only average RoIAlign')
+    if rpn_head.test_cfg is None or roi_head.test_cfg is None:
+        raise ConfigError('the model has no test_cfg.rpn / test_cfg.rcnn')
 
 
 class FasterRCNNGraph(nn.Module):
@@ -249,54 +303,11 @@ class FasterRCNNGraph(nn.Module):
 
     def __init__(self, model: nn.Module, with_proposals: bool = False) -> None:
         super().__init__()
-        from mmdet.models.data_preprocessors import DetDataPreprocessor
-        from mmdet.models.dense_heads import RPNHead
-        from mmdet.models.detectors import FasterRCNN
-        from mmdet.models.roi_heads import StandardRoIHead
-        from mmdet.models.roi_heads.bbox_heads import (BBoxHead, ConvFCBBoxHead,
-                                                       Shared2FCBBoxHead, Shared4Conv1FCBBoxHead)
-        from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
-        from mmdet.models.task_modules.prior_generators import AnchorGenerator
-
-        _refuse('detector', model, (FasterRCNN, ))
-        _refuse('data preprocessor', model.data_preprocessor, (DetDataPreprocessor, ))
-        _refuse('RPN head', model.rpn_head, (RPNHead, ))
-        _refuse('RoI head', model.roi_head, (StandardRoIHead, ))
+        check_supported(model)
         roi_head, rpn_head = model.roi_head, model.rpn_head
-        if roi_head.with_mask:
-            raise ValueError('mask heads are not supported')
-        _refuse('RoI extractor', roi_head.bbox_roi_extractor, (SingleRoIExtractor, ))
-        _refuse('box head', roi_head.bbox_head,
-                (BBoxHead, ConvFCBBoxHead, Shared2FCBBoxHead, Shared4Conv1FCBBoxHead))
-        _refuse('anchor generator', rpn_head.prior_generator, (AnchorGenerator, ))
-        bbox_head = roi_head.bbox_head
-        if getattr(bbox_head, 'custom_cls_channels', False):
-            raise ValueError('a box head with custom classification channels '
-                             f'({type(bbox_head.loss_cls).__name__}) is not supported')
-        if not (bbox_head.with_cls and bbox_head.with_reg):
-            raise ValueError('the box head must both classify and regress')
-        if getattr(rpn_head.prior_generator, 'use_box_type', False) \
-                or getattr(rpn_head, 'use_box_type', False) \
-                or getattr(bbox_head, 'predict_box_type', 'hbox') != 'hbox':
-            raise ValueError('box types other than plain horizontal tensors are not supported')
+        bbox_head, extractor = roi_head.bbox_head, roi_head.bbox_roi_extractor
         self.rpn_coder = _DeltaCoder(rpn_head.bbox_coder, 'the RPN head')
         self.rcnn_coder = _DeltaCoder(bbox_head.bbox_coder, 'the box head')
-        from mmcv.ops import RoIAlign
-
-        from .fast_path import PointwiseMatmul, TorchvisionRoIAlign
-        if any(isinstance(m, PointwiseMatmul) for m in model.modules()):
-            raise ValueError(
-                "the model went through deploy() with pointwise='matmul': export the plain "
-                "model (its 1x1 convolutions as MatMul ran about 20% slower in ONNX Runtime "
-                "than as Conv, and ONNX Runtime folds batch norm itself)")
-        extractor = roi_head.bbox_roi_extractor
-        for layer in extractor.roi_layers:
-            if not (isinstance(layer, TorchvisionRoIAlign)
-                    or (isinstance(layer, RoIAlign) and layer.pool_mode == 'avg')):
-                raise ValueError(f'RoI layer {layer} is not supported, only average RoIAlign')
-        if rpn_head.test_cfg is None or roi_head.test_cfg is None:
-            raise ValueError('the model has no test_cfg.rpn / test_cfg.rcnn')
-
         self.with_proposals = with_proposals
         self.model = model
         # The data preprocessor (mmengine ImgDataPreprocessor.forward, then stack_batch).
@@ -319,7 +330,7 @@ class FasterRCNNGraph(nn.Module):
         self.use_sigmoid_rpn = bool(rpn_head.use_sigmoid_cls)
         self.rpn_cls_channels = int(rpn_head.cls_out_channels)
         if self.rpn_cls_channels != (1 if self.use_sigmoid_rpn else 2):
-            raise ValueError(f'an RPN head with {self.rpn_cls_channels} score channels per anchor '
+            raise ConfigError(f'an RPN head with {self.rpn_cls_channels} score channels per anchor '
                              'is not supported (1 with sigmoid, 2 with softmax)')
         rpn_cfg = rpn_head.test_cfg
         self.rpn_nms_pre = int(rpn_cfg.get('nms_pre', -1))
@@ -483,7 +494,7 @@ class FasterRCNNGraph(nn.Module):
 
     def forward(self, image: Tensor) -> tuple[Tensor, ...]:
         if image.dim() != 4 or image.shape[0] != 1 or image.shape[1] != 3:
-            raise ValueError(f'the graph takes one image [1, 3, H, W], got {tuple(image.shape)}')
+            raise ConfigError(f'the graph takes one image [1, 3, H, W], got {tuple(image.shape)}')
         hw = _shape(image)[2:].to(torch.float32)
         max_xyxy = torch.stack([hw[1], hw[0], hw[1], hw[0]])  # clip to the unpadded image
         feats = self.model.extract_feat(self.preprocess(image))
@@ -532,17 +543,43 @@ def _check_graph(proto, opset: int) -> None:
     onnx.checker.check_model(proto)
 
 
-def _test_resize(model: nn.Module) -> Optional[dict]:
-    """The test pipeline's Resize step, when the model carries its config (init_detector)."""
-    cfg = getattr(model, 'cfg', None)
+def _test_pipeline(model: nn.Module) -> Optional[list]:
+    """The config's test pipeline, when the model carries its config (``init_detector``)."""
+    from mmengine.config import ConfigDict
     try:
-        pipeline = cfg.test_dataloader.dataset.pipeline
+        pipeline = model.cfg.test_dataloader.dataset.pipeline
     except AttributeError:
         return None
-    for step in pipeline:
-        if step.get('type') == 'Resize':
-            return {k: (list(v) if isinstance(v, tuple) else v) for k, v in step.items()}
-    return None
+    return [step.to_dict() if isinstance(step, ConfigDict) else dict(step) for step in pipeline]
+
+
+def detector_metadata(model: nn.Module, graph: 'FasterRCNNGraph', outputs: list) -> dict:
+    """The ``metadata_props`` of an exported detector: what a runtime needs to use it."""
+    metadata = {
+        'shufflenet_det.format': 'faster_rcnn_detections/1',
+        'shufflenet_det.input': json.dumps(dict(
+            name=INPUT_NAME, dtype='float32', shape=[1, 3, 'height', 'width'],
+            channel_order='BGR', value_range=[0, 255],
+            convention='the image after the test pipeline Resize; not normalised, not padded '
+                       '(the graph normalises and pads)')),
+        'shufflenet_det.outputs': json.dumps(dict(
+            boxes='float32 [K, 4] x1 y1 x2 y2 in input-image pixels (predict rescale=False); '
+                  'divide by the Resize scale factor for the original image',
+            scores='float32 [K], best first', labels='int64 [K], class index',
+            **({'proposals': 'float32 [P, 4] RPN proposals',
+                'proposal_scores': 'float32 [P]'} if len(outputs) > 3 else {}))),
+        'shufflenet_det.settings': json.dumps(graph.settings()),
+        'shufflenet_det.detector': type(model).__name__,
+        'shufflenet_det.layout': graph.layout,
+    }
+    classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
+    if classes is not None:
+        metadata[META_CLASSES] = json.dumps(list(classes))
+    pipeline = _test_pipeline(model)
+    if pipeline is not None:
+        # A Python literal: mmcv's Resize needs its scale as a tuple, which JSON would lose.
+        metadata[META_TEST_PIPELINE] = repr(pipeline)
+    return metadata
 
 
 def export_detector_onnx(model: nn.Module, path: str, opset: int = 17,
@@ -554,9 +591,7 @@ def export_detector_onnx(model: nn.Module, path: str, opset: int = 17,
     (H and W dynamic; the image after the test pipeline's Resize, BGR 0-255, not
     padded), outputs ``boxes`` ``[K, 4]``, ``scores`` ``[K]``, ``labels`` int64 ``[K]``
     (and ``proposals``, ``proposal_scores`` with ``with_proposals``). The file's
-    ``metadata_props`` record the input convention, the settings the graph was built
-    from (``shufflenet_det.settings``), the classes and the test Resize when the
-    model carries them.
+    ``metadata_props`` are :func:`detector_metadata`'s.
 
     Args:
         model (nn.Module): An mmdet ``FasterRCNN``; it is put in eval mode. Export the
@@ -581,36 +616,14 @@ def export_detector_onnx(model: nn.Module, path: str, opset: int = 17,
     import onnx
 
     if opset < MIN_OPSET:
-        raise ValueError(f'opset must be at least {MIN_OPSET} (RoiAlign half_pixel), got {opset}')
+        raise ConfigError(f'opset must be at least {MIN_OPSET} (RoiAlign half_pixel), got {opset}')
     graph = FasterRCNNGraph(model.eval(), with_proposals=with_proposals).eval()
     example = torch.rand(1, 3, *example_hw) * 255
     outputs = list(OUTPUT_NAMES) + (list(PROPOSAL_NAMES) if with_proposals else [])
     axes = {INPUT_NAME: {2: 'height', 3: 'width'},
             **{name: {0: 'num_detections'} for name in OUTPUT_NAMES},
             **{name: {0: 'num_proposals'} for name in outputs[3:]}}
-    metadata = {
-        'shufflenet_det.format': 'faster_rcnn_detections/1',
-        'shufflenet_det.input': json.dumps(dict(
-            name=INPUT_NAME, dtype='float32', shape=[1, 3, 'height', 'width'],
-            channel_order='BGR', value_range=[0, 255],
-            convention='the image after the test pipeline Resize; not normalised, not padded '
-                       '(the graph normalises and pads)')),
-        'shufflenet_det.outputs': json.dumps(dict(
-            boxes='float32 [K, 4] x1 y1 x2 y2 in input-image pixels (predict rescale=False); '
-                  'divide by the Resize scale factor for the original image',
-            scores='float32 [K], best first', labels='int64 [K], class index',
-            **({'proposals': 'float32 [P, 4] RPN proposals',
-                'proposal_scores': 'float32 [P]'} if with_proposals else {}))),
-        'shufflenet_det.settings': json.dumps(graph.settings()),
-        'shufflenet_det.detector': type(model).__name__,
-        'shufflenet_det.layout': graph.layout,
-    }
-    classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
-    if classes is not None:
-        metadata['shufflenet_det.classes'] = json.dumps(list(classes))
-    resize = _test_resize(model)
-    if resize is not None:
-        metadata['shufflenet_det.test_resize'] = json.dumps(resize)
+    metadata = detector_metadata(model, graph, outputs)
 
     start = time.perf_counter()
     with atomic_path(path) as tmp, warnings.catch_warnings():
@@ -625,9 +638,7 @@ def export_detector_onnx(model: nn.Module, path: str, opset: int = 17,
         _check_graph(proto, opset)
         onnx.save(proto, tmp)
     export_s = time.perf_counter() - start
-    op_types: dict[str, int] = {}
-    for node in proto.graph.node:
-        op_types[node.op_type] = op_types.get(node.op_type, 0) + 1
+    op_types = dict(Counter(node.op_type for node in proto.graph.node))
     return dict(path=str(path), opset=opset, inputs=[INPUT_NAME], outputs=outputs,
                 metadata=metadata, num_nodes=len(proto.graph.node), op_types=op_types,
                 export_s=export_s)

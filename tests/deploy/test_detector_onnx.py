@@ -1,4 +1,5 @@
 """A whole Faster R-CNN as one standard ONNX graph: ONNX Runtime equals mmdet's predict."""
+import ast
 import copy
 import json
 
@@ -15,8 +16,8 @@ from shufflenet_det.deploy.detector_onnx import (FasterRCNNGraph, _DeltaCoder, _
 from shufflenet_det.deploy.onnx_export import onnxruntime_session
 from shufflenet_det.models import shufflenet_v1_channels
 
-from ..configs.test_detector_configs import REPO
-from .test_fast_path import _trained_looking
+from ..helpers import REPO
+from ..models.test_switch_to_deploy import trained_looking as _trained_looking
 
 _, _, C4_STAGE3, C4_STAGE4 = shufflenet_v1_channels(3, 0.5)
 # Each case: config, overrides (fewer proposals for CPU speed), fc_cls scale, whether to
@@ -154,9 +155,10 @@ def test_metadata_records_the_runtime_contract(exported):
     assert settings['rcnn']['max_per_img'] == model.roi_head.test_cfg.max_per_img
     assert json.loads(meta['shufflenet_det.classes']) == list(model.dataset_meta['classes'])
     assert json.loads(meta['shufflenet_det.input'])['channel_order'] == 'BGR'
-    resize = json.loads(meta['shufflenet_det.test_resize'])
-    assert resize == dict(type='Resize', keep_ratio=True,
-                          scale=[256, 256] if case == 'fpn' else [1000, 600])
+    pipeline = ast.literal_eval(meta['shufflenet_det.test_pipeline'])
+    assert pipeline[0] == dict(type='LoadImageFromFile')
+    assert pipeline[1] == dict(type='Resize', keep_ratio=True,
+                               scale=(256, 256) if case == 'fpn' else (1000, 600))
     assert meta['shufflenet_det.layout'] == ('FPN' if case == 'fpn' else 'C4')
 
 
