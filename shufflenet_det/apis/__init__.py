@@ -2,9 +2,9 @@
 from .cli import run_tool
 from .demo import demo_end_to_end, run_demo
 from .evaluate import evaluate
-from .inference import demo, load_detector
+from .inference import demo
 from .runner_config import check_neck_in_channels, prepare_config
 from .train import build_train_runner, train
 
 __all__ = ['build_train_runner', 'check_neck_in_channels', 'demo', 'demo_end_to_end',
-           'evaluate', 'load_detector', 'prepare_config', 'run_demo', 'run_tool', 'train']
+           'evaluate', 'prepare_config', 'run_demo', 'run_tool', 'train']

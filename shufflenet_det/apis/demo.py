@@ -8,13 +8,13 @@ from typing import Callable
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from ..checkpoint import load_detector
 from ..config import load_config
 from ..datasets.layout import check_dataset_paths
 from ..datasets.synthetic_shapes import generate_shapes_dataset
 from ..errors import CheckFailedError
 from ..fileio import atomic_open
 from ..visualization import draw_detections
-from .inference import load_detector
 
 
 def ensure_demo_data(cfg: Config, num_train: int, num_val: int,

@@ -18,6 +18,7 @@ from ..checkpoint import load_checkpoint_file, load_model_checkpoint
 from ..datasets import check_dataset_paths
 from ..engine import setup_cpu_distributed
 from ..evaluation import DetectionCount, coco_metric_names
+from ..errors import ConfigError
 from ..fileio import atomic_open, atomic_path
 from .runner_config import prepare_config
 
@@ -68,14 +69,25 @@ def build_test_runner(config: str, checkpoint: str, work_dir: Optional[str] = No
     return runner
 
 
+def _write_metrics(metrics: dict, work_dir: str, out: Optional[str],
+                   progress: Callable[[str], None]) -> None:
+    if out:
+        progress(f'predictions written to {out}')
+    path = osp.join(work_dir, 'metrics.json')
+    with atomic_open(path) as f:
+        json.dump(metrics, f, indent=2)
+    progress(f'metrics written to {path}')
+
+
 def evaluate(config: str, checkpoint: str, work_dir: Optional[str] = None,
              out: Optional[str] = None, show_dir: Optional[str] = None,
              data_root: Optional[str] = None, cfg_options: Optional[dict] = None,
              launcher: str = 'none', progress: Callable[[str], None] = print) -> dict:
     """Evaluate ``checkpoint``; writes ``metrics.json`` (and ``out``, the raw predictions).
 
-    Every output appears complete or not at all: a run that fails leaves no
-    predictions file and no metrics file.
+    A ``.onnx`` checkpoint (``tools/export_onnx.py CONFIG CHECKPOINT``) is evaluated in
+    ONNX Runtime by :func:`evaluate_onnx`. Every output appears complete or not at all:
+    a run that fails leaves no predictions file and no metrics file.
 
     Returns:
         dict: The metrics written to ``WORK_DIR/metrics.json``.
@@ -84,6 +96,12 @@ def evaluate(config: str, checkpoint: str, work_dir: Optional[str] = None,
         InputError: a missing or broken config, checkpoint or dataset path, or a
             checkpoint that does not fit the model.
     """
+    if str(checkpoint).endswith('.onnx'):
+        if show_dir or launcher != 'none':
+            raise ConfigError('an ONNX file is evaluated in one process and without '
+                              '--show-dir; leave out --show-dir and --launcher')
+        return evaluate_onnx(config, checkpoint, work_dir, out, data_root, cfg_options,
+                             progress=progress)
     runner = build_test_runner(config, checkpoint, work_dir, show_dir, data_root, cfg_options,
                                launcher)
     metrics_list = runner.test_evaluator.metrics
@@ -95,12 +113,42 @@ def evaluate(config: str, checkpoint: str, work_dir: Optional[str] = None,
         if out:
             metrics_list.append(_dump_metric(runner.model, partial))
         metrics = complete_metrics(runner.test(), runner.cfg.test_evaluator, progress)
-    if not is_main_process():
-        return metrics
-    if out:
-        progress(f'predictions written to {out}')
-    path = osp.join(runner.cfg.work_dir, 'metrics.json')
-    with atomic_open(path) as f:
-        json.dump(metrics, f, indent=2)
-    progress(f'metrics written to {path}')
+    if is_main_process():
+        _write_metrics(metrics, runner.cfg.work_dir, out, progress)
+    return metrics
+
+
+def evaluate_onnx(config: str, onnx_file: str, work_dir: Optional[str] = None,
+                  out: Optional[str] = None, data_root: Optional[str] = None,
+                  cfg_options: Optional[dict] = None, threads: Optional[int] = None,
+                  progress: Callable[[str], None] = print) -> dict:
+    """Evaluate an exported detector in ONNX Runtime with the config's test data and metric.
+
+    The test dataloader's pipeline resizes each image as for the PyTorch model, the
+    graph detects, and :class:`~shufflenet_det.deploy.ONNXRuntimeDetector` scales the
+    boxes back to the original image, so the evaluator (``CocoMetric`` for the
+    detection configs) sees what it sees from ``tools/test.py CONFIG CHECKPOINT.pth``.
+    """
+    from mmdet.evaluation import DumpDetResults
+    from mmengine.evaluator import Evaluator
+
+    from ..deploy import ONNXRuntimeDetector
+    cfg = prepare_config(config, work_dir, cfg_options, data_root)
+    check_dataset_paths(cfg, splits=('test_dataloader', 'Metric'))
+    detector = ONNXRuntimeDetector(onnx_file, cfg.test_dataloader.dataset.pipeline, threads)
+    loader = Runner.build_dataloader(cfg.test_dataloader)
+    evaluator = Evaluator(cfg.test_evaluator)
+    evaluator.metrics.append(DetectionCount())
+    with atomic_path(out) if out else nullcontext(out) as partial:
+        if out:
+            evaluator.metrics.append(DumpDetResults(out_file_path=partial))
+        evaluator.dataset_meta = loader.dataset.metainfo
+        for i, batch in enumerate(loader):
+            evaluator.process(detector.predict_packed(batch['inputs'], batch['data_samples']),
+                              batch)
+            if (i + 1) % 50 == 0 or i + 1 == len(loader):
+                progress(f'ONNX Runtime: {i + 1}/{len(loader)} batches')
+        metrics = complete_metrics(evaluator.evaluate(len(loader.dataset)), cfg.test_evaluator,
+                                   progress)
+    _write_metrics(metrics, cfg.work_dir, out, progress)
     return metrics

@@ -1,4 +1,5 @@
 """ONNX export of the backbone and the classifier, checked against ONNX Runtime."""
+from collections.abc import Iterator
 from typing import Callable, Optional
 
 import numpy as np
@@ -103,21 +104,38 @@ def build_for_export(checkpoint: Optional[str] = None, groups: Optional[int] = N
     return model.eval()
 
 
+def resized_inputs(images: list[str], height: int, width: int) -> Iterator[np.ndarray]:
+    """Each image resized to ``height`` x ``width``: BGR, 0-255, float32 [1, 3, H, W]."""
+    import mmcv
+
+    from ..datasets import read_image
+    for path in images:
+        pixels = mmcv.imresize(read_image(path), (width, height))
+        yield pixels.transpose(2, 0, 1)[None].astype(np.float32)
+
+
 def export_shufflenet_onnx(out: str, checkpoint: Optional[str] = None,
                            groups: Optional[int] = None, widen_factor: Optional[float] = None,
                            classifier: bool = False, num_classes: int = 1000,
                            shape: tuple[int, ...] = (1, 3, 224, 224), opset: int = 17,
-                           tolerance: float = 1e-4,
+                           tolerance: float = 1e-4, int8: bool = False,
+                           calib_dir: Optional[str] = None, calib_num: int = 100,
                            progress: Callable[[str], None] = print) -> float:
     """``tools/export_onnx.py`` for the backbone (Stage 2-4 maps) or the classifier (logits).
 
+    With ``int8``, also writes ``*_int8.onnx``: every convolution and the classifier's
+    fully connected layer quantized (QDQ), calibrated on the first ``calib_num`` images
+    of ``calib_dir`` resized to ``shape``.
+
     Returns:
-        float: The largest difference between ONNX Runtime and PyTorch.
+        float: The largest difference between ONNX Runtime and PyTorch (fp32 file).
 
     Raises:
         CheckFailedError: the difference exceeds ``tolerance`` (the file stays, for
             inspection).
     """
+    from .quantize import calibration_images, int8_path, quantize_int8
+    images = calibration_images(calib_dir, calib_num) if int8 else []
     model = build_for_export(checkpoint, groups, widen_factor, classifier, num_classes)
     export_onnx(model, out, tuple(shape), opset)
     x = torch.rand(*shape, generator=torch.Generator().manual_seed(0)) * 255
@@ -126,4 +144,7 @@ def export_shufflenet_onnx(out: str, checkpoint: Optional[str] = None,
     if not diff <= tolerance:
         raise CheckFailedError(f'ONNX Runtime differs from PyTorch by {diff:.3g}, above the '
                                f'tolerance {tolerance}')
+    if int8:
+        quantize_int8(out, int8_path(out), resized_inputs(images, *shape[2:]), len(images),
+                      progress=progress)
     return diff

@@ -1,3 +1,3 @@
-from .detections import draw_detections
+from .detections import draw_detections, draw_result
 
-__all__ = ['draw_detections']
+__all__ = ['draw_detections', 'draw_result']

@@ -1,24 +1,37 @@
 """Drawing a detector's predictions on one image."""
+from typing import Optional
+
 import mmcv
-from mmdet.apis import inference_detector
+import numpy as np
 from mmdet.registry import VISUALIZERS
 
 from ..datasets.coco import read_image
 from ..fileio import atomic_path
 
 
-def draw_detections(model, image_path: str, out_file: str, score_thr: float = 0.3) -> int:
-    """Run ``model`` on ``image_path``, draw detections above ``score_thr`` into ``out_file``.
+def draw_result(image: np.ndarray, result, visualizer_cfg: dict, dataset_meta: Optional[dict],
+                out_file: str, score_thr: float = 0.3) -> int:
+    """Draw ``result`` (a ``DetDataSample``) on the BGR ``image`` into ``out_file``.
 
     Returns:
-        int: the number of detections drawn.
+        int: the number of detections drawn (score >= ``score_thr``).
     """
-    image = read_image(image_path)
-    result = inference_detector(model, image)
-    visualizer = VISUALIZERS.build(model.cfg.visualizer)
-    visualizer.dataset_meta = model.dataset_meta
+    visualizer = VISUALIZERS.build(visualizer_cfg)
+    visualizer.dataset_meta = dataset_meta
     with atomic_path(out_file) as tmp:
         visualizer.add_datasample('detections', mmcv.bgr2rgb(image), data_sample=result,
                                   draw_gt=False, show=False, pred_score_thr=score_thr,
                                   out_file=tmp)
     return int((result.pred_instances.scores >= score_thr).sum())
+
+
+def draw_detections(model, image_path: str, out_file: str, score_thr: float = 0.3) -> int:
+    """Run a PyTorch ``model`` on ``image_path`` and draw its detections into ``out_file``.
+
+    Returns:
+        int: the number of detections drawn.
+    """
+    from mmdet.apis import inference_detector
+    image = read_image(image_path)
+    return draw_result(image, inference_detector(model, image), model.cfg.visualizer,
+                       model.dataset_meta, out_file, score_thr)

@@ -43,3 +43,59 @@ def test_classifier_cli_with_a_checkpoint(tmp_path, capsys):
         expected = model(torch.full((1, 3, 224, 224), 100.0))
     np.testing.assert_allclose(logits, expected.numpy(), atol=1e-4)
     assert not [p for p in tmp_path.iterdir() if p.suffix == '.onnx' and p != out]
+
+
+def test_the_channel_shuffle_exports_as_four_nodes(tmp_path):
+    import onnx
+    model = _trained_looking(ShuffleNetV1(groups=3, widen_factor=0.5))
+    path = tmp_path / 'backbone.onnx'
+    export_onnx(model, str(path), (1, 3, 96, 128))
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    # Per unit one Shape, two Reshapes and a Transpose; no shape arithmetic.
+    assert ops.count('Transpose') == ops.count('Shape') == 16 and ops.count('Reshape') == 32
+    assert not {'Gather', 'Unsqueeze', 'Slice', 'Div'} & set(ops)
+    x = torch.rand(2, 3, 96, 128) * 255  # the batch axis stays dynamic
+    with torch.no_grad():
+        scale = max(float(o.abs().max()) for o in model(x))
+    assert max_abs_diff(model, str(path), x) <= 1e-5 * scale
+
+
+def test_int8_export_of_the_classifier_is_calibrated_on_images(tmp_path, capsys):
+    import onnx
+    from PIL import Image
+    calib = tmp_path / 'calib'
+    calib.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(calib / f'{i}.png')
+    out = tmp_path / 'cls.onnx'
+    assert export_tool.main(['--classifier', '--widen-factor', '0.5', '--num-classes', '10',
+                             '--shape', '1', '3', '64', '64', '--out', str(out), '--int8',
+                             '--calib-dir', str(calib), '--calib-num', '3']) == 0
+    printed = capsys.readouterr().out
+    assert 'calibration: 3/3 images' in printed
+    int8 = tmp_path / 'cls_int8.onnx'
+    graph = onnx.load(str(int8)).graph
+    ops = {n.op_type for n in graph.node}
+    assert {'QuantizeLinear', 'DequantizeLinear', 'Conv', 'Gemm'} <= ops
+    assert {n.domain for n in graph.node} <= {'', 'ai.onnx'}
+    x = np.full((1, 3, 64, 64), 100, np.float32)
+    fp32 = onnxruntime_session(str(out)).run(None, {'input': x})[0]
+    quantized = onnxruntime_session(str(int8)).run(None, {'input': x})[0]
+    assert quantized.shape == fp32.shape == (1, 10) and np.isfinite(quantized).all()
+
+
+def test_int8_export_needs_enough_calibration_images(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        export_tool.main(['--out', str(tmp_path / 'b.onnx'), '--int8'])
+    assert exit_.value.code == 2
+    assert '--int8 needs --calib-dir DIR' in capsys.readouterr().err
+    assert export_tool.main(['--out', str(tmp_path / 'b.onnx'), '--int8', '--calib-dir',
+                             str(tmp_path / 'none')]) == 2
+    assert capsys.readouterr().err.strip() == \
+        f'error: calibration folder not found: {tmp_path / "none"}'
+    (tmp_path / 'empty').mkdir()
+    assert export_tool.main(['--out', str(tmp_path / 'b.onnx'), '--int8', '--calib-dir',
+                             str(tmp_path / 'empty'), '--calib-num', '2']) == 2
+    assert 'holds 0 images' in capsys.readouterr().err
+    assert not (tmp_path / 'b.onnx').exists()

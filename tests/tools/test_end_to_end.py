@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from shufflenet_det.datasets.synthetic_shapes import CLASSES, generate_shapes_dataset
 
@@ -108,7 +109,6 @@ def test_dist_train_launches_torchrun_with_the_pytorch_launcher(tmp_path):
 
 
 def test_test_tool_refuses_a_checkpoint_with_missing_weights(trained, shapes, tmp_path):
-    import torch
     ckpt = torch.load(trained / 'epoch_2.pth')
     del ckpt['state_dict']['roi_head.bbox_head.fc_cls.weight']
     torch.save(ckpt, tmp_path / 'partial.pth')
@@ -161,3 +161,49 @@ def test_test_tool_reports_a_model_without_detections_plainly(trained, shapes, t
                 'coco/bbox_mAP_m', 'coco/bbox_mAP_l'):
         assert metrics[key] == 0.0
     assert 'warning: 0 detections on 6 images; every AP is 0.0' in proc.stdout
+
+
+@pytest.fixture(scope='module')
+def exported(trained, shapes, tmp_path_factory):
+    out = tmp_path_factory.mktemp('onnx') / 'demo.onnx'
+    proc = run('tools/export_onnx.py', CONFIG, str(trained / 'epoch_2.pth'), '--out', str(out),
+               '--int8', '--calib-dir', str(shapes / 'train'), '--calib-num', '8')
+    assert 'default ONNX domain only' in proc.stdout and 'calibration: 8/8 images' in proc.stdout
+    return out
+
+
+def test_onnx_runtime_detector_returns_what_inference_detector_returns(trained, exported,
+                                                                       shapes):
+    import numpy as np
+    from mmdet.apis import inference_detector
+    from mmengine.registry import init_default_scope
+    from PIL import Image
+
+    from shufflenet_det.checkpoint import load_detector
+    from shufflenet_det.deploy import ONNXRuntimeDetector
+    init_default_scope('mmdet')
+    # Not the test scale: the pipeline resizes it, and boxes come back in its pixels.
+    image = np.asarray(Image.open(shapes / 'val' / '00001.png'))
+    image = np.ascontiguousarray(np.repeat(np.repeat(image[:, :, ::-1], 2, 0), 3, 1)[:300, :350])
+    expected = inference_detector(load_detector(CONFIG, str(trained / 'epoch_2.pth')), image)
+    got = ONNXRuntimeDetector(str(exported))(image)
+    assert got.ori_shape == expected.ori_shape == (256, 350)
+    e, g = expected.pred_instances, got.pred_instances
+    assert len(g.scores) == len(e.scores) > 0
+    order_e, order_g = e.scores.argsort(descending=True), g.scores.argsort(descending=True)
+    assert torch.allclose(g.scores[order_g], e.scores[order_e], atol=1e-4)
+    assert torch.allclose(g.bboxes[order_g], e.bboxes[order_e], atol=1e-2)
+    assert torch.equal(g.labels[order_g], e.labels[order_e])
+
+
+def test_demo_and_test_tools_take_the_onnx_files(exported, shapes, tmp_path):
+    out = tmp_path / 'drawn.png'
+    proc = run('tools/demo.py', str(shapes / 'val/00000.png'), CONFIG, str(exported),
+               '--out-file', str(out), '--score-thr', '0.05')
+    assert out.is_file() and 'detections with score >= 0.05 drawn to' in proc.stdout
+    for name in ('demo.onnx', 'demo_int8.onnx'):
+        work = tmp_path / name
+        run('tools/test.py', CONFIG, str(exported.parent / name), '--work-dir', str(work),
+            '--data-root', str(shapes), '--cfg-options', *SMALL)
+        metrics = json.loads((work / 'metrics.json').read_text())
+        assert metrics['count/images'] == 6 and 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
