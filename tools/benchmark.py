@@ -3,8 +3,10 @@
     # backbones (classifiers) at the paper's Table 8 sizes, with the fast-path ablation
     python tools/benchmark.py backbone --shufflenet 1x_g3 2x_g3 0.5x_g3 --ablation --onnx \
         --threads 1 2 --out-md bench.md --out-json bench.json
-    # detectors next to torchvision's Faster R-CNN MobileNetV3 FPN models
-    python tools/benchmark.py detector configs/faster_rcnn_shufflenet1x_fpn_coco.py --deploy
+    # detectors next to torchvision's Faster R-CNN MobileNetV3 FPN models, eager and in
+    # ONNX Runtime (fp32 and int8)
+    python tools/benchmark.py detector configs/faster_rcnn_shufflenet1x_fpn_coco.py --deploy \
+        --onnx --int8
     # training images/s of a config on CPU
     python tools/benchmark.py train configs/faster_rcnn_shufflenet_demo.py --batch 8 --size 256
 
@@ -21,6 +23,7 @@ import sys
 from mmengine.config import DictAction
 
 from shufflenet_det.analysis import benchmark as bench
+from shufflenet_det.analysis import detector_benchmark
 from shufflenet_det.apis import run_tool
 
 
@@ -42,10 +45,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     b.add_argument('--batch', type=int, default=1)
     b.add_argument('--ablation', action='store_true', help='a row per fast-path step')
     b.add_argument('--onnx', action='store_true', help='ONNX Runtime rows')
+    b.add_argument('--int8', action='store_true', help='int8 ONNX Runtime rows (with --onnx)')
     b.add_argument('--compile', action='store_true', help='a torch.compile row (slow to build)')
     d = sub.add_parser('detector', parents=[common], help='detector configs vs torchvision')
     d.add_argument('configs', nargs='+')
     d.add_argument('--deploy', action='store_true', help='also time the fast path')
+    d.add_argument('--onnx', action='store_true',
+                   help='ONNX Runtime rows for every detector, torchvision\'s included')
+    d.add_argument('--int8', action='store_true', help='int8 ONNX Runtime rows (with --onnx)')
     d.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override settings of every config, e.g. '
                    'model.test_cfg.rpn.max_per_img=150')
@@ -70,9 +77,10 @@ def main(argv=None) -> int:
                   out_md=args.out_md, out_json=args.out_json, progress=say)
     if args.mode == 'backbone':
         return run_tool(bench.benchmark_backbones, args.shufflenet, args.peers, args.sizes,
-                        args.batch, args.ablation, args.onnx, args.compile, **common)
-    return run_tool(bench.benchmark_detectors, args.configs, args.deploy, args.short_side,
-                    args.cfg_options, **common)
+                        args.batch, args.ablation, args.onnx, args.compile, int8=args.int8,
+                        **common)
+    return run_tool(detector_benchmark.benchmark_detectors, args.configs, args.deploy,
+                    args.short_side, args.cfg_options, onnx=args.onnx, int8=args.int8, **common)
 
 
 if __name__ == '__main__':

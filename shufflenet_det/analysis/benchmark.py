@@ -17,12 +17,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import numpy as np
 import torch
 from mmdet.registry import MODELS
 from torch import nn
 
 from ..config import load_config
-from ..deploy import deploy_detector, export_onnx, onnxruntime_session
+from ..deploy import export_onnx, int8_path, onnxruntime_session, quantize_int8
 from ..errors import ConfigError
 from ..fileio import atomic_open
 from ..models import ShuffleNetClassifier
@@ -50,7 +51,7 @@ class Candidate:
     input_desc: str
     run: Callable[[], object]
     macs: Optional[int] = None
-    reference: Optional[str] = None  # name of the row this one is compared with
+    reference: Optional[tuple[str, str]] = None  # (name, variant) of the row compared with
     times: list = field(default_factory=list)
 
 
@@ -98,7 +99,7 @@ def summarize(c: Candidate, ceiling: float, reference_ms: Optional[float]) -> di
         row['pct_of_matmul'] = round(100 * rate / ceiling, 1)
     if reference_ms:
         row['ratio'] = round(1e3 * med / reference_ms, 3)
-        row['reference'] = c.reference
+        row['reference'], row['reference_variant'] = c.reference
     return row
 
 
@@ -142,46 +143,6 @@ def torchvision_classifier(name: str) -> nn.Module:
     return getattr(torchvision.models, name)(weights=None).eval()
 
 
-# --------------------------------------------------------------------------- detectors
-
-
-def lift_rpn_nms(model: nn.Module) -> None:
-    """Let the RPN keep its full proposal budget with random weights (IoU threshold 1)."""
-    rpn = getattr(model, 'rpn_head', None)
-    if rpn is not None and rpn.test_cfg is not None:
-        rpn.test_cfg.nms.iou_threshold = 1.0
-    tv_rpn = getattr(model, 'rpn', None)
-    if tv_rpn is not None and hasattr(tv_rpn, 'nms_thresh'):
-        tv_rpn.nms_thresh = 1.0
-
-
-def mmdet_detector(config: str, deploy: bool, cfg_options: Optional[dict] = None) -> nn.Module:
-    model = MODELS.build(load_config(config, cfg_options).model)
-    model.init_weights()
-    model.eval()
-    if deploy:
-        deploy_detector(model)
-    lift_rpn_nms(model)
-    return model
-
-
-def mmdet_predict_fn(model: nn.Module, height: int, width: int) -> Callable[[], object]:
-    from mmdet.structures import DetDataSample
-    sample = DetDataSample(metainfo=dict(img_shape=(height, width), ori_shape=(height, width),
-                                         scale_factor=(1.0, 1.0)))
-    image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8)
-    data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
-    return lambda: model.predict(data['inputs'], data['data_samples'], rescale=False)
-
-
-def torchvision_detector(name: str, min_size: int, max_size: int) -> nn.Module:
-    import torchvision
-    model = getattr(torchvision.models.detection, name)(
-        weights=None, weights_backbone=None, min_size=min_size, max_size=max_size).eval()
-    lift_rpn_nms(model)
-    return model
-
-
 # --------------------------------------------------------------------------- runs
 
 
@@ -199,75 +160,61 @@ def _macs(model: nn.Module, x: torch.Tensor) -> Optional[int]:
         return None
 
 
+def onnx_rows(name: str, model: nn.Module, x: torch.Tensor, desc: str, macs: Optional[int],
+              reference: Optional[tuple[str, str]], workdir: str, int8: bool) -> list[Candidate]:
+    """``model`` exported and run in ONNX Runtime (fp32), and quantized (int8) if asked.
+
+    The int8 row is compared with the fp32 row of the same model. Its calibration uses
+    eight random images: the weights are random too, and only the speed is measured.
+    """
+    path = f'{workdir}/{name}_{desc}.onnx'
+    export_onnx(model, path, tuple(x.shape))
+    feed = {'input': x.numpy()}
+    session = onnxruntime_session(path, torch.get_num_threads())
+    rows = [Candidate(name, 'onnxruntime', desc, lambda: session.run(None, feed), macs,
+                      reference)]
+    if int8:
+        calibration = [np.random.default_rng(i).uniform(0, 255, x.shape).astype(np.float32)
+                       for i in range(8)]
+        quantize_int8(path, int8_path(path), calibration, len(calibration), progress=None)
+        quantized = onnxruntime_session(int8_path(path), torch.get_num_threads())
+        rows.append(Candidate(name, 'onnxruntime int8', desc,
+                              lambda: quantized.run(None, feed), macs, (name, 'onnxruntime')))
+    return rows
+
+
 def backbone_candidates(specs, peers, height, width, batch, ablation, onnx, compile_,
-                        workdir) -> list[Candidate]:
+                        workdir, int8=False) -> list[Candidate]:
+    """Peers and ShuffleNets (each fast-path step with ``ablation``), eager and in ONNX
+    Runtime. Eager rows are compared with MobileNetV2 eager, ONNX Runtime rows with
+    MobileNetV2 in ONNX Runtime."""
     x = torch.randn(batch, 3, height, width)
     desc = f'{batch}x3x{height}x{width}'
-    ref = 'mobilenet_v2' if 'mobilenet_v2' in peers else None
+    has_ref = 'mobilenet_v2' in peers
     rows = []
 
-    def add(name, variant, model, macs, onnx_model=None):
-        rows.append(Candidate(name, variant, desc, lambda m=model: m(x), macs, ref))
-        if onnx and onnx_model is not None:
-            path = f'{workdir}/{name}_{height}x{width}.onnx'
-            export_onnx(onnx_model, path, tuple(x.shape))
-            session = onnxruntime_session(path, torch.get_num_threads())
-            feed = {'input': x.numpy()}
-            rows.append(Candidate(name, 'onnxruntime', desc,
-                                  lambda s=session: s.run(None, feed), macs, ref))
+    def add(name, variant, model, macs, exported=False):
+        rows.append(Candidate(name, variant, desc, lambda m=model: m(x), macs,
+                              ('mobilenet_v2', 'torchvision') if has_ref else None))
+        if onnx and exported:
+            rows.extend(onnx_rows(name, model, x, desc, macs, ('mobilenet_v2', 'onnxruntime')
+                                  if has_ref else None, workdir, int8))
 
     for peer in peers:
         model = torchvision_classifier(peer)
-        add(peer, 'torchvision', model, _macs(model, x), model)
-    for i, spec in enumerate(specs):
+        add(peer, 'torchvision', model, _macs(model, x), exported=True)
+    for spec in specs:
         groups, widen = _spec(spec)
         name = f'shufflenet_v1_{widen}x_g{groups}'
         steps = ablation_models(groups, widen)
         macs = _macs(steps['plain'], x)
-        labels = ABLATION_STEPS if ablation else ('plain', DEPLOY)
-        for label in labels:
-            add(name, label, steps[label], macs, steps['plain'] if label == 'plain' else None)
+        for label in ABLATION_STEPS if ablation else ('plain', DEPLOY):
+            add(name, label, steps[label], macs, exported=label == 'plain')
         if compile_:
             compiled = copy.deepcopy(steps['plain']).switch_to_deploy(compile=True)
             with torch.no_grad():
                 compiled(x)
             add(name, 'deploy(compile=True)', compiled, macs)
-    return rows
-
-
-def _test_short_side(config: str) -> int:
-    """Shorter side the config's test pipeline resizes to (its Resize scale's smaller value)."""
-    pipeline = load_config(config).test_dataloader.dataset.pipeline
-    resize = next(t for t in pipeline if t['type'] == 'Resize')
-    return min(resize['scale'])
-
-
-def detector_candidates(configs, deploy, short_side=None, cfg_options=None) -> list[Candidate]:
-    """Each config at its test scale (or ``short_side``) on a 4:3 image, plain and with the
-    fast path, next to torchvision's MobileNetV3 FPN model of that scale."""
-    from .complexity import detector_complexity
-    rows = []
-    peers = {}
-    for config in configs:
-        short = short_side or _test_short_side(config)
-        h, w = (short, short * 4 // 3)
-        name = config.rsplit('/', 1)[-1].removesuffix('.py')
-        model = mmdet_detector(config, False, cfg_options)
-        macs = detector_complexity(model, h, w)['flops']
-        peer = 'fasterrcnn_mobilenet_v3_large_320_fpn' if short <= 320 else \
-            'fasterrcnn_mobilenet_v3_large_fpn'
-        peers.setdefault(peer, (h, w))
-        rows.append(Candidate(name, 'plain', f'{h}x{w}', mmdet_predict_fn(model, h, w), macs, peer))
-        if deploy:
-            fast = mmdet_detector(config, True, cfg_options)
-            rows.append(Candidate(name, 'deploy', f'{h}x{w}', mmdet_predict_fn(fast, h, w), macs,
-                                  peer))
-    for peer, (h, w) in peers.items():
-        min_size, max_size = (320, 640) if '320' in peer else (600, 1000)
-        model = torchvision_detector(peer, min_size, max_size)
-        image = torch.rand(3, h, w)
-        rows.insert(0, Candidate(peer, 'torchvision', f'{h}x{w}', lambda m=model: m([image]),
-                                 None, None))
     return rows
 
 
@@ -283,10 +230,10 @@ def run(candidates_fn, threads_list, warmup, repeats, progress=print) -> list[di
         candidates = candidates_fn()
         progress(f'  timing {len(candidates)} candidates, {warmup} warm-up + {repeats} rounds')
         time_interleaved(candidates, warmup, repeats, progress)
-        medians = {(c.name, c.input_desc): statistics.median(c.times) * 1e3 for c in candidates
-                   if c.variant in ('torchvision', 'plain')}
+        medians = {(c.name, c.variant, c.input_desc): statistics.median(c.times) * 1e3
+                   for c in candidates}
         for c in candidates:
-            ref_ms = medians.get((c.reference, c.input_desc)) if c.reference else None
+            ref_ms = medians.get((*c.reference, c.input_desc)) if c.reference else None
             row = summarize(c, ceiling, ref_ms)
             row.update(threads=threads, matmul_gflops_per_s=round(ceiling / 1e9, 1))
             results.append(row)
@@ -298,7 +245,8 @@ def markdown_table(rows: list[dict]) -> str:
             '% of matmul | ratio to peer |')
     lines = [head, '|' + '---|' * 9]
     for r in rows:
-        ratio = f'{r["ratio"]:.2f} ({r["reference"]})' if r.get('ratio') is not None else ''
+        ratio = '' if r.get('ratio') is None else \
+            f'{r["ratio"]:.2f} ({r["reference"]}, {r["reference_variant"]})'
         lines.append(
             f'| {r["model"]} | {r["variant"]} | {r["input"]} | {r["threads"]} | '
             f'{r["median_ms"]:.1f} ({r["p25_ms"]:.1f}-{r["p75_ms"]:.1f}) | '
@@ -371,6 +319,7 @@ def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], ba
                         ablation: bool = False, onnx: bool = False, compile_: bool = False,
                         threads: tuple[int, ...] = (1, 2), warmup: int = 3, repeats: int = 20,
                         out_md: Optional[str] = None, out_json: Optional[str] = None,
+                        int8: bool = False,
                         progress: Callable[[str], None] = print) -> list[dict]:
     """``tools/benchmark.py backbone``: classifiers at each size, timed together, reported."""
     rows = []
@@ -378,20 +327,8 @@ def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], ba
         for h, w in parse_sizes(sizes):
             progress(f'input {batch}x3x{h}x{w}')
             rows += run(lambda h=h, w=w: backbone_candidates(
-                specs, peers, h, w, batch, ablation, onnx, compile_, workdir),
+                specs, peers, h, w, batch, ablation, onnx, compile_, workdir, int8),
                 threads, warmup, repeats, progress)
-    write_report(rows, out_md, out_json, progress)
-    return rows
-
-
-def benchmark_detectors(configs: list[str], deploy: bool = False, short_side: Optional[int] = None,
-                        cfg_options: Optional[dict] = None, threads: tuple[int, ...] = (1, 2),
-                        warmup: int = 3, repeats: int = 20, out_md: Optional[str] = None,
-                        out_json: Optional[str] = None,
-                        progress: Callable[[str], None] = print) -> list[dict]:
-    """``tools/benchmark.py detector``: configs next to torchvision's detectors, reported."""
-    rows = run(lambda: detector_candidates(configs, deploy, short_side, cfg_options),
-               threads, warmup, repeats, progress)
     write_report(rows, out_md, out_json, progress)
     return rows
 

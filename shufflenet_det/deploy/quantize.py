@@ -68,7 +68,7 @@ class _Feed:
 
 def quantize_int8(fp32_path: str, int8_path: str, inputs: Iterable[np.ndarray], total: int,
                   nodes_to_exclude: Sequence[str] = (), op_types: Sequence[str] = QUANTIZED_OPS,
-                  progress: Callable[[str], None] = print) -> list[str]:
+                  progress: Optional[Callable[[str], None]] = print) -> list[str]:
     """Write the int8 (QDQ) version of ``fp32_path`` to ``int8_path``, calibrated on ``inputs``.
 
     Args:
@@ -78,6 +78,7 @@ def quantize_int8(fp32_path: str, int8_path: str, inputs: Iterable[np.ndarray], 
         total (int): How many ``inputs`` there are (for progress).
         nodes_to_exclude (Sequence[str]): Nodes kept in fp32.
         op_types (Sequence[str]): Operator types to quantize.
+        progress (callable, optional): Called with progress messages; None for silence.
 
     Returns:
         list[str]: The quantizable nodes kept in fp32.
@@ -90,6 +91,7 @@ def quantize_int8(fp32_path: str, int8_path: str, inputs: Iterable[np.ndarray], 
     class Reader(_Feed, CalibrationDataReader):
         pass
 
+    progress = progress or (lambda message: None)
     input_name = onnx.load(fp32_path, load_external_data=False).graph.input[0].name
     with tempfile.TemporaryDirectory() as tmp:
         prepared = osp.join(tmp, 'prepared.onnx')
