@@ -15,18 +15,28 @@ def test_backbone_mode_reports_every_row_with_ratios_and_efficiency(tmp_path, ca
     out_json, out_md = tmp_path / 'b.json', tmp_path / 'b.md'
     bench_tool.main(['backbone', '--shufflenet', '0.5x_g3', '--peers', 'mobilenet_v2',
                      '--sizes', '64x96', '--threads', '1', '--repeats', '3', '--warmup', '1',
-                     '--ablation', '--onnx', '--out-json', str(out_json), '--out-md', str(out_md)])
+                     '--ablation', '--onnx', '--int8', '--out-json', str(out_json),
+                     '--out-md', str(out_md)])
     rows = json.loads(out_json.read_text())
     variants = [(r['model'], r['variant']) for r in rows]
-    assert ('mobilenet_v2', 'torchvision') in variants and ('mobilenet_v2', 'onnxruntime') in variants
+    assert variants[:3] == [('mobilenet_v2', 'torchvision'), ('mobilenet_v2', 'onnxruntime'),
+                            ('mobilenet_v2', 'onnxruntime int8')]
     assert [v for m, v in variants if m == 'shufflenet_v1_0.5x_g3'] == \
-        ['plain', 'onnxruntime', *ABLATION_STEPS[1:]]
-    peer = next(r for r in rows if r['variant'] == 'torchvision')
+        ['plain', 'onnxruntime', 'onnxruntime int8', *ABLATION_STEPS[1:]]
+    by = {(r['model'], r['variant']): r for r in rows}
+    peer = by['mobilenet_v2', 'torchvision']
     assert peer['ratio'] == 1.0 and peer['input'] == '1x3x64x96' and peer['threads'] == 1
+    # Like against like: eager with eager, ONNX Runtime with ONNX Runtime, int8 with fp32.
+    expected = {'torchvision': ('mobilenet_v2', 'torchvision'),
+                'onnxruntime': ('mobilenet_v2', 'onnxruntime')}
     for r in rows:
         assert r['p25_ms'] <= r['median_ms'] <= r['p75_ms']
         assert r['mflops'] > 0 and 0 < r['pct_of_matmul'] and r['matmul_gflops_per_s'] > 0
-        assert r['ratio'] == pytest.approx(r['median_ms'] / peer['median_ms'], rel=0.01)
+        reference = expected.get(r['variant'], ('mobilenet_v2', 'torchvision'))
+        if r['variant'] == 'onnxruntime int8':
+            reference = (r['model'], 'onnxruntime')
+        assert (r['reference'], r['reference_variant']) == reference
+        assert r['ratio'] == pytest.approx(r['median_ms'] / by[reference]['median_ms'], rel=0.01)
     assert out_md.read_text().startswith('| model | variant | input | threads |')
     assert '[benchmark] 1 thread(s): measuring the dense matmul ceiling' in capsys.readouterr().out
 
@@ -44,6 +54,24 @@ def test_detector_mode_times_configs_next_to_torchvision(tmp_path):
     assert rows[1]['input'] == '300x400' and rows[1]['mflops'] > 1000
     assert rows[0]['input'] == '300x400'
     assert rows[1]['reference'] == 'fasterrcnn_mobilenet_v3_large_320_fpn' and rows[1]['ratio'] > 0
+    assert rows[1]['reference_variant'] == 'torchvision'
+
+
+def test_detector_mode_adds_onnxruntime_rows_on_both_sides(tmp_path):
+    out_json = tmp_path / 'd.json'
+    bench_tool.main(['detector', str(REPO / 'configs/faster_rcnn_shufflenet_demo.py'),
+                     '--onnx', '--int8', '--threads', '1', '--repeats', '1', '--warmup', '0',
+                     '--short-side', '128', '--out-json', str(out_json)])
+    rows = {(r['model'], r['variant']): r for r in json.loads(out_json.read_text())}
+    tv, ours = 'fasterrcnn_mobilenet_v3_large_320_fpn', 'faster_rcnn_shufflenet_demo'
+    assert set(rows) == {(tv, 'torchvision'), (tv, 'onnxruntime'), (ours, 'plain'),
+                         (ours, 'onnxruntime'), (ours, 'onnxruntime int8')}
+    assert (rows[ours, 'onnxruntime']['reference'],
+            rows[ours, 'onnxruntime']['reference_variant']) == (tv, 'onnxruntime')
+    int8 = rows[ours, 'onnxruntime int8']
+    assert (int8['reference'], int8['reference_variant']) == (ours, 'onnxruntime')
+    assert int8['ratio'] == pytest.approx(
+        int8['median_ms'] / rows[ours, 'onnxruntime']['median_ms'], rel=0.01)
 
 
 def test_training_throughput_mode(capsys):
