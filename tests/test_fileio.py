@@ -23,3 +23,12 @@ def test_a_complete_write_replaces_the_file_and_keeps_the_extension_for_writers(
         assert not target.exists()
     assert target.read_bytes() == b'png bytes'
     assert [p.name for p in target.parent.iterdir()] == ['drawn.png']
+
+
+def test_outputs_get_the_mode_open_would_give(tmp_path):
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    with atomic_open(tmp_path / 'out.txt') as f:
+        f.write('x')
+    assert (tmp_path / 'out.txt').stat().st_mode & 0o777 == 0o666 & ~mask

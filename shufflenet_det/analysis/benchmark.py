@@ -170,14 +170,14 @@ def onnx_rows(name: str, model: nn.Module, x: torch.Tensor, desc: str, macs: Opt
     path = f'{workdir}/{name}_{desc}.onnx'
     export_onnx(model, path, tuple(x.shape))
     feed = {'input': x.numpy()}
-    session = onnxruntime_session(path, torch.get_num_threads())
+    session = onnxruntime_session(path, torch.get_num_threads(), spinning=False)
     rows = [Candidate(name, 'onnxruntime', desc, lambda: session.run(None, feed), macs,
                       reference)]
     if int8:
         calibration = [np.random.default_rng(i).uniform(0, 255, x.shape).astype(np.float32)
                        for i in range(8)]
         quantize_int8(path, int8_path(path), calibration, len(calibration), progress=None)
-        quantized = onnxruntime_session(int8_path(path), torch.get_num_threads())
+        quantized = onnxruntime_session(int8_path(path), torch.get_num_threads(), spinning=False)
         rows.append(Candidate(name, 'onnxruntime int8', desc,
                               lambda: quantized.run(None, feed), macs, (name, 'onnxruntime')))
     return rows

@@ -76,7 +76,7 @@ def _test_short_side(config: str) -> int:
 
 
 def _session_row(name: str, variant: str, path: str, feed: dict, macs, reference) -> Candidate:
-    session = onnxruntime_session(path, torch.get_num_threads())
+    session = onnxruntime_session(path, torch.get_num_threads(), spinning=False)
     return Candidate(name, variant, desc_of(feed), lambda: session.run(None, feed), macs,
                      reference)
 
