@@ -32,13 +32,19 @@ def read_metadata(path: str) -> dict[str, str]:
 
 
 def inference_pipeline(test_pipeline: Sequence[dict]):
-    """The test pipeline for one in-memory image, as ``inference_detector`` builds it."""
+    """The test pipeline for one in-memory image, as ``inference_detector`` builds it.
+
+    The transforms are looked up in mmdet's registry scope whatever the caller's scope,
+    so that the runtime works in a plain script.
+    """
     from mmcv.transforms import Compose
+    from mmengine.registry import DefaultScope
     steps = [dict(step) for step in test_pipeline]
     if not steps or 'LoadImage' not in str(steps[0].get('type')):
         raise ConfigError(f'the test pipeline must start by loading the image, got {steps[:1]}')
     steps[0] = dict(type='mmdet.LoadImageFromNDArray')
-    return Compose(steps)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return Compose(steps)
 
 
 class ONNXRuntimeDetector:

@@ -99,6 +99,10 @@ def test_onnxruntime_matches_pytorch_on_a_trained_detector(trained, shapes):
     assert onnx_metrics['count/images'] == metrics['count/images'] == 16
     assert abs(onnx_metrics['coco/bbox_mAP'] - metrics['coco/bbox_mAP']) <= 0.005
     fraction, confident = matched_fraction(torch_predictions, onnx_predictions)
+    print(f'parity: PyTorch bbox mAP {metrics["coco/bbox_mAP"]:.4f}, ONNX Runtime '
+          f'{onnx_metrics["coco/bbox_mAP"]:.4f}; {confident} detections >= 0.3, '
+          f'{fraction:.3f} matched; detections {metrics["count/detections"]:.0f} vs '
+          f'{onnx_metrics["count/detections"]:.0f}')
     assert confident >= 5, f'only {confident} detections score 0.3 or more: train longer'
     assert fraction >= 0.99, f'{fraction:.3f} of {confident} confident detections matched'
     # Boxes are in the original image's pixels on both sides.

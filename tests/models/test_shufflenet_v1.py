@@ -279,8 +279,9 @@ def test_shuffle_order_selects_the_permutation_of_every_unit():
     megvii.load_state_dict(paper.state_dict())  # same parameters, another network
     units = [m for m in megvii.modules() if isinstance(m, ShuffleUnit)]
     assert len(units) == 16 and all(u.shuffle_order == 'megvii' for u in units)
-    x = torch.randn(4, 96, 5, 5)
-    torch.testing.assert_close(units[3].channel_shuffle(x), channel_shuffle(x, 96 // 8))
+    mid = units[3].mid_channels
+    x = torch.randn(4, mid, 5, 5)
+    torch.testing.assert_close(units[3].channel_shuffle(x), channel_shuffle(x, mid // 8))
     paper.eval(), megvii.eval()
     image = torch.rand(1, 3, 64, 64) * 255
     with torch.no_grad():

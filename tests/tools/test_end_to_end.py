@@ -207,3 +207,13 @@ def test_demo_and_test_tools_take_the_onnx_files(exported, shapes, tmp_path):
             '--data-root', str(shapes), '--cfg-options', *SMALL)
         metrics = json.loads((work / 'metrics.json').read_text())
         assert metrics['count/images'] == 6 and 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+
+
+def test_onnx_runtime_detector_works_in_a_plain_script(exported, shapes):
+    script = ('import sys; from shufflenet_det.deploy import ONNXRuntimeDetector; '
+              'result = ONNXRuntimeDetector(sys.argv[1], threads=1)(sys.argv[2]); '
+              'print(tuple(result.ori_shape), len(result.pred_instances.scores), '
+              'result.pred_instances.bboxes.shape[1])')
+    proc = run('-c', script, str(exported), str(shapes / 'val/00002.png'))
+    shape, count, columns = proc.stdout.strip().rsplit('\n', 1)[-1].rsplit(' ', 2)
+    assert shape == '(128, 128)' and int(count) >= 0 and columns == '4'
