@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..models.roi_heads import ShuffleNetV1SharedHead
 from .io import checkpoint_exists, read_checkpoint
-from .pretrained import check_shuffle_order, load_parts, select_prefix
+from .pretrained import StrictPretrainedInit, check_shuffle_order, load_parts, select_prefix
 
 
 def _preprocessor_convention(preprocessor: nn.Module) -> Optional[dict]:
@@ -69,7 +69,7 @@ def check_input_convention(expected: dict, preprocessor: nn.Module, source: str)
 
 
 @WEIGHT_INITIALIZERS.register_module(name='ShuffleNetPretrained')
-class ShuffleNetPretrainedInit:
+class ShuffleNetPretrainedInit(StrictPretrainedInit):
     """Load an ImageNet ShuffleNet V1 checkpoint into a detector's backbone (and C4 head).
 
     Args:
@@ -85,11 +85,7 @@ class ShuffleNetPretrainedInit:
 
     def __init__(self, checkpoint: str, prefix: str = 'backbone.', missing_ok: bool = False,
                  map_location: str = 'cpu', strict: bool = True) -> None:
-        self.checkpoint = checkpoint
-        self.prefix = prefix
-        self.missing_ok = missing_ok
-        self.map_location = map_location
-        self.strict = strict
+        super().__init__(checkpoint, prefix, map_location, missing_ok, strict)
 
     def __call__(self, detector: nn.Module) -> None:
         if not checkpoint_exists(self.checkpoint) and self.missing_ok:

@@ -344,3 +344,25 @@ def test_models_after_the_eager_fast_path():
     assert len(expected[0]) > 5
     for a, b in zip(got, expected):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3)
+
+
+FASTER_RCNN_CONFIGS = sorted(p.name for p in (REPO / 'configs').glob('faster_rcnn_*.py'))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', FASTER_RCNN_CONFIGS)
+def test_every_faster_rcnn_config_exports_to_a_default_domain_graph(name, tmp_path):
+    cfg = Config.fromfile(str(REPO / 'configs' / name))
+    cfg.model.test_cfg.rpn.max_per_img = 20  # CPU test speed; the graph does not depend on it
+    model = MODELS.build(cfg.model).eval()
+    path = tmp_path / 'detector.onnx'
+    info = export_detector_onnx(model, str(path), example_hw=(96, 128))
+    proto = onnx.load(str(path))
+    assert {n.domain for n in proto.graph.node} <= {'', 'ai.onnx'}
+    assert max(o.version for o in proto.opset_import) == 17
+    layout = 'C4' if 'fpn' not in name and 'demo' not in name else 'FPN'
+    assert info['metadata']['shufflenet_det.layout'] == layout
+    boxes, scores, labels = onnxruntime_session(str(path), threads=1).run(
+        None, {'image': np.random.default_rng(0).uniform(0, 255, (1, 3, 120, 150))
+               .astype(np.float32)})
+    assert boxes.shape == (len(scores), 4) and labels.dtype == np.int64
