@@ -7,8 +7,12 @@
     # ONNX Runtime (fp32 and int8)
     python tools/benchmark.py detector configs/faster_rcnn_shufflenet1x_fpn_coco.py --deploy \
         --onnx --int8
-    # training images/s of a config on CPU
-    python tools/benchmark.py train configs/faster_rcnn_shufflenet_demo.py --batch 8 --size 256
+    # training images/s and peak GPU memory, fp32 and AMP, next to MMDetection's R-50 C4
+    python tools/benchmark.py train configs/faster_rcnn_shufflenet2x_coco.py \
+        mmdet::faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py --device cuda --amp
+    # the ImageNet loader's decode+augment images/s per process (0: the main process)
+    python tools/benchmark.py loader configs/pretrain/shufflenet1x_g3_imagenet.py \
+        --data-root data/imagenet --workers 0 4
 
 Models are timed in interleaved rounds (each round runs every model once), so drift
 on a shared machine hits all rows alike; compare ratios within one run. Weights are
@@ -23,7 +27,7 @@ import sys
 from mmengine.config import DictAction
 
 from shufflenet_det.analysis import benchmark as bench
-from shufflenet_det.analysis import detector_benchmark
+from shufflenet_det.analysis import detector_benchmark, training_benchmark
 from shufflenet_det.apis import run_tool
 
 
@@ -38,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     common.add_argument('--out-json', help='write the rows as JSON')
     common.add_argument('--out-md', help='write the Markdown table')
     b = sub.add_parser('backbone', parents=[common], help='classifiers at Table 8 sizes')
-    b.add_argument('--shufflenet', nargs='+', default=['1x_g3', '2x_g3', '0.5x_g3'],
+    b.add_argument('--shufflenet', dest='specs', nargs='+', default=['1x_g3', '2x_g3', '0.5x_g3'],
                    help='WIDTHx_gGROUPS, e.g. 1x_g3 0.5x_g8')
     b.add_argument('--peers', nargs='+', default=list(bench.BACKBONE_PEERS))
     b.add_argument('--sizes', nargs='+', default=['224x224', '480x640', '720x1280'])
@@ -46,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     b.add_argument('--ablation', action='store_true', help='a row per fast-path step')
     b.add_argument('--onnx', action='store_true', help='ONNX Runtime rows')
     b.add_argument('--int8', action='store_true', help='int8 ONNX Runtime rows (with --onnx)')
-    b.add_argument('--compile', action='store_true', help='a torch.compile row (slow to build)')
+    b.add_argument('--compile', dest='compile_', action='store_true', help='a torch.compile row (slow to build)')
     d = sub.add_parser('detector', parents=[common], help='detector configs vs torchvision')
     d.add_argument('configs', nargs='+')
     d.add_argument('--deploy', action='store_true', help='also time the fast path')
@@ -58,29 +62,38 @@ def parse_args(argv=None) -> argparse.Namespace:
                    'model.test_cfg.rpn.max_per_img=150')
     d.add_argument('--short-side', type=int,
                    help='input shorter side (default: the config\'s test scale); images are 4:3')
-    t = sub.add_parser('train', help='training images/s of a detector config')
-    t.add_argument('config')
-    t.add_argument('--batch', type=int, default=8)
-    t.add_argument('--size', type=int, default=256)
-    t.add_argument('--iters', type=int, default=10)
-    t.add_argument('--threads', type=int, default=2)
+    out = argparse.ArgumentParser(add_help=False)
+    out.add_argument('--out-json', help='write the rows as JSON')
+    out.add_argument('--out-md', help='write the Markdown table')
+    t = sub.add_parser('train', parents=[out], help='training images/s and peak memory')
+    t.add_argument('configs', nargs='+', help='config files, or mmdet::... for mmdet\'s own')
+    t.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
+    t.add_argument('--batch', type=int, help='images per step (default: the config\'s)')
+    t.add_argument('--size', help='HxW or one side (default: the config\'s training scale '
+                   'on a 4:3 image)')
+    t.add_argument('--iters', type=int, default=10, help='timed steps')
+    t.add_argument('--warmup', type=int, default=2, help='untimed steps first')
+    t.add_argument('--amp', action='store_true', help='an AMP row beside each fp32 row')
+    t.add_argument('--threads', type=int, default=2, help='CPU threads')
+    ld = sub.add_parser('loader', parents=[out],
+                        help='ImageNet decode+augment images/s per loader process')
+    ld.add_argument('config', help='a pretraining config')
+    ld.add_argument('--data-root', help='ImageNet root holding train/')
+    ld.add_argument('--synthetic', type=int, default=0,
+                    help='read N generated 500x375 JPEGs instead')
+    ld.add_argument('--workers', type=int, nargs='+', default=[0],
+                    help='loader processes to time (0: the main process, one core)')
+    ld.add_argument('--images', type=int, default=200, help='images per measurement')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    say = lambda m: print(f'[benchmark] {m}', flush=True)  # noqa: E731
-    if args.mode == 'train':
-        return run_tool(bench.benchmark_training, args.config, args.batch, args.size, args.iters,
-                        args.threads, progress=say)
-    common = dict(threads=args.threads, warmup=args.warmup, repeats=args.repeats,
-                  out_md=args.out_md, out_json=args.out_json, progress=say)
-    if args.mode == 'backbone':
-        return run_tool(bench.benchmark_backbones, args.shufflenet, args.peers, args.sizes,
-                        args.batch, args.ablation, args.onnx, args.compile, int8=args.int8,
-                        **common)
-    return run_tool(detector_benchmark.benchmark_detectors, args.configs, args.deploy,
-                    args.short_side, args.cfg_options, onnx=args.onnx, int8=args.int8, **common)
+    args = vars(parse_args(argv))
+    function = {'backbone': bench.benchmark_backbones,
+                'detector': detector_benchmark.benchmark_detectors,
+                'train': training_benchmark.benchmark_training,
+                'loader': training_benchmark.loader_throughput}[args.pop('mode')]
+    return run_tool(function, **args, progress=lambda m: print(f'[benchmark] {m}', flush=True))
 
 
 if __name__ == '__main__':

@@ -255,35 +255,6 @@ def markdown_table(rows: list[dict]) -> str:
     return '\n'.join(lines)
 
 
-def training_throughput(config: str, batch: int, size: int, iters: int, threads: int,
-                        progress=print) -> dict:
-    """Training images/s of ``config``'s detector on random images (CPU, SGD steps)."""
-    from mmdet.testing import demo_mm_inputs
-    torch.set_num_threads(threads)
-    cfg = load_config(config)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.train()
-    num_classes = cfg.model.roi_head.bbox_head.num_classes
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
-    times = []
-    for i in range(iters + 2):
-        data = demo_mm_inputs(batch_size=batch, image_shapes=[(3, size, size)] * batch,
-                              num_items=[4] * batch, num_classes=num_classes)
-        t = time.perf_counter()
-        data = model.data_preprocessor(data, True)
-        loss, _ = model.parse_losses(model.loss(data['inputs'], data['data_samples']))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if i >= 2:
-            times.append(time.perf_counter() - t)
-            progress(f'  iteration {i - 1}/{iters}: {times[-1]:.2f} s')
-    sec = statistics.median(times)
-    return dict(config=config, batch=batch, size=size, threads=threads,
-                seconds_per_iter=round(sec, 3), images_per_s=round(batch / sec, 2))
-
-
 # --------------------------------------------------------------------------- reports
 
 
@@ -331,11 +302,3 @@ def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], ba
                 threads, warmup, repeats, progress)
     write_report(rows, out_md, out_json, progress)
     return rows
-
-
-def benchmark_training(config: str, batch: int = 8, size: int = 256, iters: int = 10,
-                       threads: int = 2, progress: Callable[[str], None] = print) -> dict:
-    """``tools/benchmark.py train``: print :func:`training_throughput` as JSON."""
-    result = training_throughput(config, batch, size, iters, threads, progress)
-    print(json.dumps(result, indent=2))
-    return result

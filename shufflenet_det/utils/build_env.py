@@ -347,11 +347,65 @@ def nvcc_problem(cuda_home: str | None, found_by: str, exists: Callable[[str], b
     return None
 
 
-def check_cuda_ops(device: str = 'cuda') -> None:
-    """Run ``mmcv.ops.RoIAlign`` and ``mmcv.ops.nms`` on ``device`` and compare with the CPU.
+def _on_device(name: str, fn: Callable, device: str, *tensors):
+    """``fn`` of ``tensors`` moved to ``device``, brought back to the CPU."""
+    try:
+        out = fn(*(t.to(device) for t in tensors))
+    except Exception as exc:  # mmcv built without kernels for the device raises
+        raise RuntimeError(f'mmcv.ops.{name} failed on {device}: {exc}'.splitlines()[0]) from exc
+    return out.cpu() if hasattr(out, 'cpu') else tuple(o.cpu() for o in out)
 
-    Runs after the install only: mmcv is imported here, not at the top, so the
-    rest of this module works before mmcv exists (and torch here, so that
+
+def _check_roi_align(device: str, gen) -> None:
+    """RoIAlign of 64 random RoIs on two feature maps at stride 16, as the C4 heads pool."""
+    import torch
+    from mmcv.ops import RoIAlign
+    roi_align = RoIAlign(output_size=(7, 7), spatial_scale=1 / 16, sampling_ratio=0,
+                         aligned=True)
+    feats = torch.randn(2, 32, 38, 50, generator=gen)
+    xy = torch.rand(64, 2, generator=gen) * torch.tensor([700.0, 500.0])
+    wh = torch.rand(64, 2, generator=gen) * 200 + 4
+    rois = torch.cat([torch.randint(0, 2, (64, 1), generator=gen).float(), xy, xy + wh], 1)
+    pooled, expected = _on_device('RoIAlign', roi_align, device, feats, rois), \
+        roi_align(feats, rois)
+    if not torch.allclose(pooled, expected, atol=1e-4, rtol=1e-4):
+        error = (pooled - expected).abs().max().item()
+        raise RuntimeError(f'mmcv.ops.RoIAlign on {device} differs from the CPU by up to '
+                           f'{error:.3g}')
+
+
+def _check_nms(device: str, gen) -> None:
+    """nms on a case with a known answer, batched_nms on 1000 random boxes of 10 classes."""
+    import torch
+    from mmcv.ops import batched_nms, nms
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30.0]])
+    _, keep = _on_device('nms', lambda b, s: nms(b, s, iou_threshold=0.5), device, boxes,
+                         torch.tensor([0.9, 0.8, 0.7]))
+    # Box 1 overlaps box 0 with IoU 0.68, so it goes; box 2 overlaps nothing.
+    if keep.tolist() != [0, 2]:
+        raise RuntimeError(f'mmcv.ops.nms on {device} kept boxes {keep.tolist()}, '
+                           'expected [0, 2]')
+    xy = torch.rand(1000, 2, generator=gen) * 600
+    boxes = torch.cat([xy, xy + torch.rand(1000, 2, generator=gen) * 150 + 2], 1)
+    scores = torch.rand(1000, generator=gen)
+    labels = torch.randint(0, 10, (1000, ), generator=gen)
+    nms_cfg = dict(type='nms', iou_threshold=0.5)
+    _, kept = _on_device('batched_nms', lambda b, s, c: batched_nms(b, s, c, nms_cfg), device,
+                         boxes, scores, labels)
+    _, expected = batched_nms(boxes, scores, labels, nms_cfg)
+    if kept.tolist() != expected.tolist():
+        raise RuntimeError(f'mmcv.ops.batched_nms on {device} kept {len(kept)} of 1000 boxes, '
+                           f'the CPU {len(expected)} (or another set)')
+
+
+def check_cuda_ops(device: str = 'cuda') -> None:
+    """Run ``mmcv.ops`` RoIAlign, ``nms`` and ``batched_nms`` on ``device`` and compare
+    with the CPU: a small case whose answer is known, then random inputs of detector-like
+    sizes (fixed seed), so that a build without the device's kernels, or with kernels for
+    another architecture, is caught.
+
+    Runs after the install only: mmcv is imported inside, not at the top, so the
+    rest of this module works before mmcv exists (and torch too, so that
     ``torch-site`` runs on an interpreter without torch).
 
     Args:
@@ -361,30 +415,9 @@ def check_cuda_ops(device: str = 'cuda') -> None:
         RuntimeError: One line naming the op, the device and what went wrong.
     """
     import torch
-    from mmcv.ops import RoIAlign, nms
-
-    feats = torch.arange(2 * 16 * 16, dtype=torch.float32).reshape(1, 2, 16, 16) / 100
-    rois = torch.tensor([[0, 1.0, 1.0, 9.0, 9.0], [0, 2.5, 3.0, 14.0, 12.5]])
-    roi_align = RoIAlign(output_size=(3, 3), spatial_scale=1.0, sampling_ratio=2, aligned=True)
-    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30.0]])
-    scores = torch.tensor([0.9, 0.8, 0.7])
-    try:
-        pooled = roi_align(feats.to(device), rois.to(device)).cpu()
-    except Exception as exc:  # mmcv built without kernels for the device raises RuntimeError
-        raise RuntimeError(f'mmcv.ops.RoIAlign failed on {device}: {exc}'.splitlines()[0]) from exc
-    expected = roi_align(feats, rois)
-    if not torch.allclose(pooled, expected, atol=1e-5, rtol=1e-5):
-        error = (pooled - expected).abs().max().item()
-        raise RuntimeError(f'mmcv.ops.RoIAlign on {device} differs from the CPU by up to '
-                           f'{error:.3g}')
-    try:
-        _, keep = nms(boxes.to(device), scores.to(device), iou_threshold=0.5)
-    except Exception as exc:
-        raise RuntimeError(f'mmcv.ops.nms failed on {device}: {exc}'.splitlines()[0]) from exc
-    # Box 1 overlaps box 0 with IoU 0.68, so it goes; box 2 overlaps nothing.
-    if keep.cpu().tolist() != [0, 2]:
-        raise RuntimeError(f'mmcv.ops.nms on {device} kept boxes {keep.cpu().tolist()}, '
-                           'expected [0, 2]')
+    gen = torch.Generator().manual_seed(0)
+    _check_roi_align(device, gen)
+    _check_nms(device, gen)
 
 
 def reusable_torch_dir(torch_pin: str, torchvision_pin: str,
@@ -466,8 +499,8 @@ def _check_ops(torch: Any) -> str:
     if not torch.cuda.is_available():
         return f'{PREFIX} no GPU visible, so the CUDA ops were not checked'
     check_cuda_ops('cuda')
-    return (f'{PREFIX} mmcv.ops RoIAlign and nms run on {torch.cuda.get_device_name(0)} '
-            'and match the CPU')
+    return (f'{PREFIX} mmcv.ops RoIAlign, nms and batched_nms run on '
+            f'{torch.cuda.get_device_name(0)} and match the CPU')
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -477,7 +510,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     commands.add_parser('key', help='the wheelhouse folder name for this build')
     commands.add_parser('arch-list', help="TORCH_CUDA_ARCH_LIST for this build; '' for CPU")
     commands.add_parser('check-nvcc', help='exit 2 with a hint unless nvcc fits torch')
-    commands.add_parser('check-ops', help='run mmcv.ops RoIAlign and nms on the GPU')
+    commands.add_parser('check-ops', help='run mmcv.ops RoIAlign, nms and batched_nms on the GPU')
     site = commands.add_parser('torch-site', help="this Python's folder of the pinned torch")
     site.add_argument('torch_pin')
     site.add_argument('torchvision_pin')

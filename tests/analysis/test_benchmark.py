@@ -72,12 +72,3 @@ def test_detector_mode_adds_onnxruntime_rows_on_both_sides(tmp_path):
     assert (int8['reference'], int8['reference_variant']) == (ours, 'onnxruntime')
     assert int8['ratio'] == pytest.approx(
         int8['median_ms'] / rows[ours, 'onnxruntime']['median_ms'], rel=0.01)
-
-
-def test_training_throughput_mode(capsys):
-    bench_tool.main(['train', str(REPO / 'configs/faster_rcnn_shufflenet_demo.py'), '--batch', '2',
-                     '--size', '128', '--iters', '1', '--threads', '1'])
-    out = capsys.readouterr().out
-    assert '[benchmark]   iteration 1/1:' in out
-    result = json.loads(out[out.index('{'):])
-    assert result['images_per_s'] > 0 and result['batch'] == 2

@@ -230,7 +230,23 @@ def test_the_ops_check_runs_and_agrees_with_itself_on_the_cpu():
     build_env.check_cuda_ops('cpu')
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
+def test_the_ops_check_names_an_op_whose_device_result_differs(monkeypatch):
+    import mmcv.ops
+    real, calls = mmcv.ops.batched_nms, []
+
+    def drops_one_box_the_first_time(*args, **kwargs):
+        dets, keep = real(*args, **kwargs)
+        calls.append(len(keep))
+        return (dets[:-1], keep[:-1]) if len(calls) == 1 else (dets, keep)
+
+    monkeypatch.setattr(mmcv.ops, 'batched_nms', drops_one_box_the_first_time)
+    with pytest.raises(RuntimeError) as error:
+        build_env.check_cuda_ops('cpu')
+    assert str(error.value) == (f'mmcv.ops.batched_nms on cpu kept {calls[0] - 1} of 1000 boxes, '
+                                f'the CPU {calls[0]} (or another set)')
+
+
+@pytest.mark.gpu
 def test_the_ops_check_passes_on_the_gpu():
     build_env.check_cuda_ops('cuda')
 
