@@ -1,4 +1,4 @@
-"""CPU speed of ShuffleNet V1 next to its peers, measured in one run.
+"""Speed of ShuffleNet V1 next to its peers, measured in one run.
 
     # backbones (classifiers) at the paper's Table 8 sizes, with the fast-path ablation
     python tools/benchmark.py backbone --shufflenet 1x_g3 2x_g3 0.5x_g3 --ablation --onnx \
@@ -7,6 +7,9 @@
     # ONNX Runtime (fp32 and int8)
     python tools/benchmark.py detector configs/faster_rcnn_shufflenet1x_fpn_coco.py --deploy \
         --onnx --int8
+    # the same eager rows on a GPU, batch 1
+    python tools/benchmark.py detector configs/faster_rcnn_shufflenet2x_coco.py \
+        configs/faster_rcnn_shufflenet1x_fpn_300_coco.py --device cuda --threads 1
     # training images/s and peak GPU memory, fp32 and AMP, next to MMDetection's R-50 C4
     python tools/benchmark.py train configs/faster_rcnn_shufflenet2x_coco.py \
         mmdet::faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py --device cuda --amp
@@ -60,6 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     d.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override settings of every config, e.g. '
                    'model.test_cfg.rpn.max_per_img=150')
+    d.add_argument('--device', default='cpu',
+                   help="'cuda[:N]': eager rows on that GPU (synchronised; no --onnx)")
     d.add_argument('--short-side', type=int,
                    help='input shorter side (default: the config\'s test scale); images are 4:3')
     out = argparse.ArgumentParser(add_help=False)

@@ -55,16 +55,25 @@ class Candidate:
     times: list = field(default_factory=list)
 
 
-def matmul_macs_per_second(threads: int, n: int = 1024, repeats: int = 10) -> float:
+def synchronized(fn: Callable[[], object], device: str) -> Callable[[], object]:
+    """``fn`` that returns only once a CUDA device has finished its work (as is)."""
+    if not device.startswith('cuda'):
+        return fn
+    return lambda: (fn(), torch.cuda.synchronize(device))[0]
+
+
+def matmul_macs_per_second(threads: int, n: int = 1024, repeats: int = 10,
+                           device: str = 'cpu') -> float:
     """Multiply-adds per second of an n x n fp32 matrix product (the ceiling)."""
     torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    product = synchronized(lambda: a @ b, device)
     for _ in range(3):
-        a @ b
+        product()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        a @ b
+        product()
         times.append(time.perf_counter() - t)
     return n ** 3 / statistics.median(times)
 
@@ -218,13 +227,15 @@ def backbone_candidates(specs, peers, height, width, batch, ablation, onnx, comp
     return rows
 
 
-def run(candidates_fn, threads_list, warmup, repeats, progress=print) -> list[dict]:
-    """Time the candidates at each thread count; rows with ratios and efficiency."""
+def run(candidates_fn, threads_list, warmup, repeats, progress=print,
+        device: str = 'cpu') -> list[dict]:
+    """Time the candidates at each thread count; rows with ratios and efficiency (against
+    the matrix product on ``device``, where the candidates run)."""
     results = []
     for threads in threads_list:
         torch.set_num_threads(threads)
         progress(f'{threads} thread(s): measuring the dense matmul ceiling')
-        ceiling = matmul_macs_per_second(threads)
+        ceiling = matmul_macs_per_second(threads, device=device)
         progress(f'  {ceiling / 1e9:.1f} G multiply-adds/s; building models')
         torch.set_num_threads(threads)
         candidates = candidates_fn()
@@ -236,6 +247,8 @@ def run(candidates_fn, threads_list, warmup, repeats, progress=print) -> list[di
             ref_ms = medians.get((*c.reference, c.input_desc)) if c.reference else None
             row = summarize(c, ceiling, ref_ms)
             row.update(threads=threads, matmul_gflops_per_s=round(ceiling / 1e9, 1))
+            if device != 'cpu':
+                row['device'] = torch.cuda.get_device_name(torch.device(device))
             results.append(row)
     return results
 
@@ -244,6 +257,9 @@ def markdown_table(rows: list[dict]) -> str:
     head = ('| model | variant | input | threads | median ms (p25-p75) | MFLOPs | GFLOP/s | '
             '% of matmul | ratio to peer |')
     lines = [head, '|' + '---|' * 9]
+    devices = sorted({r['device'] for r in rows if 'device' in r})
+    if devices:  # GPU rows: the device above the table, since figures must name it
+        lines.insert(0, f'Device: {", ".join(devices)} (threads are CPU threads)\n')
     for r in rows:
         ratio = '' if r.get('ratio') is None else \
             f'{r["ratio"]:.2f} ({r["reference"]}, {r["reference_variant"]})'

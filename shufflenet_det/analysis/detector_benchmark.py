@@ -1,4 +1,4 @@
-"""CPU latency of the detectors next to torchvision's Faster R-CNN MobileNetV3-FPN models.
+"""Latency of the detectors (CPU, or eager on a GPU) next to torchvision's Faster R-CNN MobileNetV3-FPN models.
 
 Each detector runs at its test scale on a 4:3 image with random weights, eager (plain,
 and with ``deploy_detector`` when asked) and, when asked, exported to ONNX and run in
@@ -24,7 +24,8 @@ from ..config import load_config
 from ..deploy import (deploy_detector, export_detector_onnx, int8_path, onnxruntime_session,
                       quantize_int8)
 from ..deploy.detector_export import fp32_nodes_of
-from .benchmark import Candidate, run, write_report
+from ..errors import ConfigError
+from .benchmark import Candidate, run, synchronized, write_report
 from .complexity import detector_complexity
 
 TORCHVISION_320 = 'fasterrcnn_mobilenet_v3_large_320_fpn'
@@ -41,14 +42,15 @@ def lift_rpn_nms(model: nn.Module) -> None:
         tv_rpn.nms_thresh = 1.0
 
 
-def mmdet_detector(config: str, deploy: bool, cfg_options: Optional[dict] = None) -> nn.Module:
+def mmdet_detector(config: str, deploy: bool, cfg_options: Optional[dict] = None,
+                   device: str = 'cpu') -> nn.Module:
     model = MODELS.build(load_config(config, cfg_options).model)
     model.init_weights()
     model.eval()
     if deploy:
         deploy_detector(model)
     lift_rpn_nms(model)
-    return model
+    return model.to(device)
 
 
 def mmdet_predict_fn(model: nn.Module, height: int, width: int) -> Callable[[], object]:
@@ -60,12 +62,13 @@ def mmdet_predict_fn(model: nn.Module, height: int, width: int) -> Callable[[], 
     return lambda: model.predict(data['inputs'], data['data_samples'], rescale=False)
 
 
-def torchvision_detector(name: str, min_size: int, max_size: int) -> nn.Module:
+def torchvision_detector(name: str, min_size: int, max_size: int,
+                         device: str = 'cpu') -> nn.Module:
     import torchvision
     model = getattr(torchvision.models.detection, name)(
         weights=None, weights_backbone=None, min_size=min_size, max_size=max_size).eval()
     lift_rpn_nms(model)
-    return model
+    return model.to(device)
 
 
 def _test_short_side(config: str) -> int:
@@ -108,12 +111,15 @@ def onnx_detector_rows(name: str, model: nn.Module, h: int, w: int, macs: int, p
     return rows
 
 
-def torchvision_rows(peer: str, h: int, w: int, onnx: bool, workdir: str) -> list[Candidate]:
+def torchvision_rows(peer: str, h: int, w: int, onnx: bool, workdir: str,
+                     device: str = 'cpu') -> list[Candidate]:
     """torchvision's detector of that scale, eager and (with ``onnx``) in ONNX Runtime."""
     min_size, max_size = (320, 640) if peer == TORCHVISION_320 else (600, 1000)
-    model = torchvision_detector(peer, min_size, max_size)
+    model = torchvision_detector(peer, min_size, max_size, device)
     image = torch.rand(3, h, w)
-    rows = [Candidate(peer, 'torchvision', f'{h}x{w}', lambda: model([image]), None, None)]
+    on_device = image.to(device)
+    rows = [Candidate(peer, 'torchvision', f'{h}x{w}',
+                      synchronized(lambda: model([on_device]), device), None, None)]
     if onnx:
         path = f'{workdir}/{peer}_{h}x{w}.onnx'
         torch.onnx.export(model, ([image], ), path, input_names=['image'], opset_version=17,
@@ -124,9 +130,11 @@ def torchvision_rows(peer: str, h: int, w: int, onnx: bool, workdir: str) -> lis
 
 
 def detector_candidates(configs, deploy, short_side=None, cfg_options=None, onnx=False,
-                        int8=False, workdir: Optional[str] = None) -> list[Candidate]:
+                        int8=False, workdir: Optional[str] = None,
+                        device: str = 'cpu') -> list[Candidate]:
     """Each config at its test scale (or ``short_side``) on a 4:3 image, eager (plain and
-    with the fast path) and in ONNX Runtime, after torchvision's model of that scale."""
+    with the fast path) and in ONNX Runtime, after torchvision's model of that scale.
+    Eager rows run on ``device``; ONNX Runtime rows on the CPU."""
     rows, peers = [], {}
     for config in configs:
         short = short_side or _test_short_side(config)
@@ -134,18 +142,21 @@ def detector_candidates(configs, deploy, short_side=None, cfg_options=None, onnx
         name = config.rsplit('/', 1)[-1].removesuffix('.py')
         model = mmdet_detector(config, False, cfg_options)
         macs = detector_complexity(model, h, w)['flops']
+        eager = mmdet_detector(config, False, cfg_options, device) if device != 'cpu' else model
         peer = TORCHVISION_320 if short <= 320 else TORCHVISION_FULL
         peers.setdefault(peer, (h, w))
-        rows.append(Candidate(name, 'plain', f'{h}x{w}', mmdet_predict_fn(model, h, w), macs,
+        rows.append(Candidate(name, 'plain', f'{h}x{w}',
+                              synchronized(mmdet_predict_fn(eager, h, w), device), macs,
                               (peer, 'torchvision')))
         if deploy:
-            fast = mmdet_detector(config, True, cfg_options)
-            rows.append(Candidate(name, 'deploy', f'{h}x{w}', mmdet_predict_fn(fast, h, w), macs,
+            fast = mmdet_detector(config, True, cfg_options, device)
+            rows.append(Candidate(name, 'deploy', f'{h}x{w}',
+                                  synchronized(mmdet_predict_fn(fast, h, w), device), macs,
                                   (peer, 'torchvision')))
         if onnx:
             rows += onnx_detector_rows(name, model, h, w, macs, peer, workdir, int8)
     peer_rows = [row for peer, (h, w) in peers.items()
-                 for row in torchvision_rows(peer, h, w, onnx, workdir)]
+                 for row in torchvision_rows(peer, h, w, onnx, workdir, device)]
     return peer_rows + rows
 
 
@@ -153,11 +164,20 @@ def benchmark_detectors(configs: list[str], deploy: bool = False, short_side: Op
                         cfg_options: Optional[dict] = None, threads: tuple[int, ...] = (1, 2),
                         warmup: int = 3, repeats: int = 20, out_md: Optional[str] = None,
                         out_json: Optional[str] = None, onnx: bool = False, int8: bool = False,
+                        device: str = 'cpu',
                         progress: Callable[[str], None] = print) -> list[dict]:
     """``tools/benchmark.py detector``: configs next to torchvision's detectors, reported."""
     import tempfile
+    if device != 'cpu':
+        if not device.startswith('cuda') or not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: expected 'cpu', or 'cuda[:N]' where torch "
+                              'sees a GPU')
+        if onnx:
+            raise ConfigError('--onnx times ONNX Runtime on the CPU; leave out --device '
+                              f'{device} for those rows')
     with tempfile.TemporaryDirectory() as workdir:
         rows = run(lambda: detector_candidates(configs, deploy, short_side, cfg_options, onnx,
-                                               int8, workdir), threads, warmup, repeats, progress)
+                                               int8, workdir, device), threads, warmup, repeats,
+                   progress, device)
     write_report(rows, out_md, out_json, progress)
     return rows

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from shufflenet_det.analysis.benchmark import ABLATION_STEPS
 
@@ -72,3 +73,17 @@ def test_detector_mode_adds_onnxruntime_rows_on_both_sides(tmp_path):
     assert (int8['reference'], int8['reference_variant']) == (ours, 'onnxruntime')
     assert int8['ratio'] == pytest.approx(
         int8['median_ms'] / rows[ours, 'onnxruntime']['median_ms'], rel=0.01)
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--device', 'cuda:0', '--onnx'] if torch.cuda.is_available() else ['--device', 'cuda'],
+     "error: --onnx times ONNX Runtime on the CPU; leave out --device cuda:0 for those rows"
+     if torch.cuda.is_available() else
+     "error: --device cuda: expected 'cpu', or 'cuda[:N]' where torch sees a GPU"),
+    (['--device', 'gpu'], "error: --device gpu: expected 'cpu', or 'cuda[:N]' where torch sees "
+     'a GPU'),
+])
+def test_detector_mode_refuses_a_device_it_cannot_time(args, message, capsys):
+    config = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
+    assert bench_tool.main(['detector', config, *args]) == 2
+    assert capsys.readouterr().err.strip() == message
