@@ -2,6 +2,7 @@
 import os.path as osp
 from typing import Optional
 
+from mmengine.device import get_device
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
@@ -43,6 +44,9 @@ def build_train_runner(config: str, work_dir: Optional[str] = None, amp: bool = 
     """
     cfg = prepare_config(config, work_dir, cfg_options, data_root, launcher)
     if amp:
+        if get_device() in ('cpu', 'mps'):
+            raise ConfigError("--amp needs a GPU: MMEngine's AmpOptimWrapper trains on CUDA (or "
+                              'NPU, MLU, MUSA) devices only, and torch sees none here')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if auto_scale_lr:

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from shufflenet_det.apis import check_neck_in_channels, prepare_config
 
@@ -42,3 +43,14 @@ def test_train_tool_stops_on_a_mismatched_neck_before_building_anything(tmp_path
     assert "in_channels=[1, 2, 3] do not match the backbone's out_channels=[120, 240, 480]" \
         in capsys.readouterr().err
     assert not (tmp_path / 'work').exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the refusal is for CPU hosts')
+def test_amp_without_a_gpu_is_one_line_and_status_2(capsys):
+    train_tool = load_tool('train')
+    status = train_tool.main([str(REPO / 'configs/faster_rcnn_shufflenet_demo.py'), '--amp',
+                              '--data-root', '/nonexistent'])
+    assert status == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --amp needs a GPU: MMEngine's AmpOptimWrapper trains on CUDA (or NPU, MLU, "
+        'MUSA) devices only, and torch sees none here')
