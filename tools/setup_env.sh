@@ -136,9 +136,12 @@ elif [[ -z "$mmcv_wheel" ]]; then
     tmp=$(mktemp -d "$wheelhouse/.build.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
     started=$SECONDS
+    # --no-cache-dir: pip keys its own wheel cache by the source archive alone, so it would
+    # hand a CUDA build the CPU wheel it built earlier (seen: a 1 s "build").
     env "${build_vars[@]}" "$py" -m pip wheel --disable-pip-version-check --no-deps \
-        --no-build-isolation --no-binary mmcv -w "$tmp" "mmcv==$mmcv_version"
+        --no-cache-dir --no-build-isolation --no-binary mmcv -w "$tmp" "mmcv==$mmcv_version"
     built=$(ls "$tmp"/mmcv-"$mmcv_version"-*.whl)
+    "$py" "$build_env" check-wheel "$built"
     # Move into place only once complete, so an interrupted build leaves no wheel behind.
     mv "$built" "$wheelhouse/"
     mmcv_wheel="$wheelhouse/$(basename "$built")"
@@ -146,6 +149,7 @@ elif [[ -z "$mmcv_wheel" ]]; then
     say "built $mmcv_wheel in $((took / 60)) min $((took % 60)) s"
 else
     say "reusing $mmcv_wheel, built with $what"
+    "$py" "$build_env" check-wheel "$mmcv_wheel"
 fi
 
 say "installing mmcv, mmengine, mmdet, test tools and shufflenet_det (editable)"

@@ -14,6 +14,7 @@ standard library, and torch inside the commands that need it::
     python shufflenet_det/utils/build_env.py key          # py3.11-torch2.11.0-cpu
     python shufflenet_det/utils/build_env.py arch-list    # 8.0;9.0, or '' for a CPU build
     python shufflenet_det/utils/build_env.py check-nvcc   # exit 2 with a hint if unusable
+    python shufflenet_det/utils/build_env.py check-wheel WHEEL  # CUDA kernels in a CUDA build
     python shufflenet_det/utils/build_env.py check-ops    # after install: mmcv.ops on the GPU
     python shufflenet_det/utils/build_env.py torch-site 2.11.0 0.26.0  # base Python's torch folder
 
@@ -32,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -495,6 +497,37 @@ def _check_nvcc(torch: Any, env: Mapping[str, str]) -> str:
     return f'{PREFIX} nvcc: {nvcc} (CUDA {release}; torch has CUDA {torch.version.cuda})'
 
 
+# A function only mmcv's CUDA sources define (ops/csrc/pytorch/cuda/roi_align_cuda.cu): its
+# (mangled) name is in the extension exactly when the CUDA kernels were compiled in.
+CUDA_KERNEL_MARKER = b'RoIAlignForwardCUDAKernelLauncher'
+
+
+def wheel_has_cuda_kernels(wheel: str) -> bool:
+    """Whether the mmcv wheel's compiled extension holds the CUDA kernels.
+
+    Raises:
+        BuildEnvError: the wheel has no compiled ``mmcv/_ext*.so`` at all.
+    """
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if re.fullmatch(r'mmcv/_ext[^/]*\.so', n)]
+        if not names:
+            raise BuildEnvError(f'{wheel} has no compiled mmcv/_ext*.so (built without '
+                                'MMCV_WITH_OPS=1?): delete it and run again')
+        with archive.open(names[0]) as extension:
+            return CUDA_KERNEL_MARKER in extension.read()
+
+
+def check_wheel(wheel: str, arch_list: str) -> str:
+    """One line saying what ``wheel`` holds; an error if a CUDA build's wheel has no
+    CUDA kernels (pip's own wheel cache once served a CPU build to a CUDA one)."""
+    if not wheel_has_cuda_kernels(wheel):
+        if arch_list:
+            raise BuildEnvError(f'{wheel} has no CUDA kernels, but this setup builds for '
+                                f'TORCH_CUDA_ARCH_LIST={arch_list}: delete it and run again')
+        return f'{PREFIX} {os.path.basename(wheel)} holds the CPU kernels of mmcv.ops'
+    return f'{PREFIX} {os.path.basename(wheel)} holds the CPU and CUDA kernels of mmcv.ops'
+
+
 def _check_ops(torch: Any) -> str:
     if not torch.cuda.is_available():
         return f'{PREFIX} no GPU visible, so the CUDA ops were not checked'
@@ -511,6 +544,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     commands.add_parser('arch-list', help="TORCH_CUDA_ARCH_LIST for this build; '' for CPU")
     commands.add_parser('check-nvcc', help='exit 2 with a hint unless nvcc fits torch')
     commands.add_parser('check-ops', help='run mmcv.ops RoIAlign, nms and batched_nms on the GPU')
+    wheel = commands.add_parser('check-wheel', help='a CUDA build\'s wheel has CUDA kernels')
+    wheel.add_argument('wheel')
     site = commands.add_parser('torch-site', help="this Python's folder of the pinned torch")
     site.add_argument('torch_pin')
     site.add_argument('torchvision_pin')
@@ -527,6 +562,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             print(_arch_list(torch, env))
         elif args.command == 'check-nvcc':
             print(_check_nvcc(torch, env))
+        elif args.command == 'check-wheel':
+            print(check_wheel(args.wheel, _arch_list(torch, env)))
         else:
             print(_check_ops(torch))
     except (BuildEnvError, RuntimeError) as exc:

@@ -272,3 +272,40 @@ def test_the_file_runs_by_path_before_mmcv_and_the_package_exist(tmp_path):
                          text=True, check=True).stdout
     python = f'{sys.version_info.major}.{sys.version_info.minor}'
     assert out == f'py{python}-torch{torch_release(torch.__version__)}-cpu\n'
+
+
+def fake_wheel(path, extension):
+    import zipfile
+    with zipfile.ZipFile(path, 'w') as archive:
+        archive.writestr('mmcv/__init__.py', '')
+        if extension is not None:
+            archive.writestr('mmcv/_ext.cpython-311-x86_64-linux-gnu.so', extension)
+    return str(path)
+
+
+def test_a_cuda_build_refuses_a_wheel_without_cuda_kernels(tmp_path):
+    cpu = fake_wheel(tmp_path / 'cpu.whl', b'\x7fELF...roi_align_forward_impl...')
+    cuda = fake_wheel(tmp_path / 'cuda.whl',
+                      b'\x7fELF..._Z33RoIAlignForwardCUDAKernelLauncherN2at6TensorE...')
+    assert build_env.check_wheel(cpu, '') == \
+        '[setup_env] cpu.whl holds the CPU kernels of mmcv.ops'
+    assert build_env.check_wheel(cuda, '9.0') == \
+        '[setup_env] cuda.whl holds the CPU and CUDA kernels of mmcv.ops'
+    with pytest.raises(BuildEnvError) as error:
+        build_env.check_wheel(cpu, '9.0')
+    assert str(error.value) == (f'{cpu} has no CUDA kernels, but this setup builds for '
+                                'TORCH_CUDA_ARCH_LIST=9.0: delete it and run again')
+
+
+def test_a_wheel_without_compiled_ops_is_refused_by_every_build(tmp_path):
+    bare = fake_wheel(tmp_path / 'bare.whl', None)
+    with pytest.raises(BuildEnvError, match='has no compiled mmcv/_ext'):
+        build_env.check_wheel(bare, '')
+
+
+def test_the_cached_cpu_wheel_holds_no_cuda_kernels():
+    # The real wheel this machine's setup built: the marker must be absent from a CPU build.
+    wheels = sorted((Path.home() / '.cache/shufflenet_det/wheels').glob('*-cpu/mmcv-*.whl'))
+    if not wheels:
+        pytest.skip('no cached CPU wheel of mmcv on this machine')
+    assert not build_env.wheel_has_cuda_kernels(str(wheels[0]))
