@@ -275,9 +275,10 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def write_report(rows: list[dict], out_md: Optional[str] = None, out_json: Optional[str] = None,
-                 progress: Callable[[str], None] = print) -> str:
-    """Print the Markdown table of ``rows`` and write it and the JSON rows where asked."""
-    table = markdown_table(rows)
+                 progress: Callable[[str], None] = print, table: Optional[str] = None) -> str:
+    """Print the Markdown table of ``rows`` (the latency table unless ``table`` is given)
+    and write it and the JSON rows where asked."""
+    table = markdown_table(rows) if table is None else table
     print(table)
     for path, text in ((out_md, table + '\n'), (out_json, json.dumps(rows, indent=2))):
         if path:

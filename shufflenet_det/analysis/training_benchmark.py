@@ -29,7 +29,7 @@ from mmengine.optim import build_optim_wrapper
 from ..config import load_config
 from ..datasets.synthetic_shapes import draw_image
 from ..errors import ConfigError
-from ..fileio import atomic_open
+from .benchmark import write_report
 
 
 def _train_transform(cfg, name: str) -> Optional[dict]:
@@ -220,17 +220,6 @@ def training_table(rows: Sequence[dict]) -> str:
     return '\n'.join(lines)
 
 
-def write_rows(rows: Sequence[dict], table: str, out_md: Optional[str], out_json: Optional[str],
-               progress: Callable[[str], None]) -> None:
-    import json
-    print(table)
-    for path, text in ((out_md, table + '\n'), (out_json, json.dumps(list(rows), indent=2))):
-        if path:
-            with atomic_open(path) as f:
-                f.write(text)
-            progress(f'wrote {path}')
-
-
 def benchmark_training(configs: Sequence[str], device: str = 'cpu', batch: Optional[int] = None,
                        size: Optional[str] = None, iters: int = 10, warmup: int = 2,
                        amp: bool = False, threads: int = 2, out_md: Optional[str] = None,
@@ -247,7 +236,7 @@ def benchmark_training(configs: Sequence[str], device: str = 'cpu', batch: Optio
                                      progress))
             if device.startswith('cuda'):
                 torch.cuda.empty_cache()
-    write_rows(rows, training_table(rows), out_md, out_json, progress)
+    write_report(rows, out_md, out_json, progress, table=training_table(rows))
     return rows
 
 
@@ -326,5 +315,5 @@ def loader_throughput(config: str, data_root: Optional[str] = None, workers: Seq
              '|---|---|---|---|---|']
     lines += [f'| {r["data"]} | {r["workers"]} | {r["images"]} | {r["images_per_s"]} | '
               f'{r["images_per_s_per_process"]} |' for r in rows]
-    write_rows(rows, '\n'.join(lines), out_md, out_json, progress)
+    write_report(rows, out_md, out_json, progress, table='\n'.join(lines))
     return rows
