@@ -106,27 +106,27 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-def _without_checkpoints(cfg):
+def without_checkpoints(cfg):
     """``cfg`` with every ``init_cfg`` that reads a checkpoint removed."""
     if isinstance(cfg, dict):
         init = cfg.get('init_cfg')
         reads_file = isinstance(init, dict) and 'checkpoint' in init
-        return type(cfg)({k: _without_checkpoints(v) for k, v in cfg.items()
+        return type(cfg)({k: without_checkpoints(v) for k, v in cfg.items()
                           if not (k == 'init_cfg' and reads_file)})
     if isinstance(cfg, (list, tuple)):
-        return type(cfg)(_without_checkpoints(v) for v in cfg)
+        return type(cfg)(without_checkpoints(v) for v in cfg)
     return cfg
 
 
 def build_randomly_initialised(model_cfg):
     """The model with the initialisation its modules do without a checkpoint (a
     pretrained ``init_cfg`` would download or read one; a benchmark needs neither)."""
-    model = MODELS.build(_without_checkpoints(model_cfg))
+    model = MODELS.build(without_checkpoints(model_cfg))
     model.init_weights()
     return model
 
 
-def _optim_wrapper(model, wrapper_cfg, amp: bool):
+def benchmark_optim_wrapper(model, wrapper_cfg, amp: bool):
     """The config's optim wrapper, or ``AmpOptimWrapper`` as ``tools/train.py --amp`` sets it.
 
     The learning rate is the config's times 0.001, where mmdet's warm-up starts
@@ -194,7 +194,7 @@ def training_row(config: str, device: str = 'cpu', batch: Optional[int] = None,
     with _warnings_only():
         model = build_randomly_initialised(cfg.model).to(device)
         model.train()
-        optim_wrapper = _optim_wrapper(model, cfg.optim_wrapper, amp)
+        optim_wrapper = benchmark_optim_wrapper(model, cfg.optim_wrapper, amp)
     data = random_batch(cfg, batch, height, width)
     if device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats(device)

@@ -29,14 +29,14 @@ def test_the_training_shape_is_the_config_scale_on_a_4_by_3_image(config, shape)
 def test_pretrained_initialisers_are_dropped_and_the_others_kept():
     model = load_config(R50_C4).model
     assert model.backbone.init_cfg.type == 'Pretrained'
-    cleaned = tb._without_checkpoints(model)
+    cleaned = tb.without_checkpoints(model)
     assert 'init_cfg' not in cleaned.backbone
     assert cleaned.roi_head.shared_head.type == model.roi_head.shared_head.type
     ours = load_config(str(REPO / 'configs/faster_rcnn_shufflenet2x_coco.py')).model
     assert ours.init_cfg.type == 'ShuffleNetPretrained' and 'init_cfg' not in \
-        tb._without_checkpoints(ours)
+        tb.without_checkpoints(ours)
     kept = dict(type='X', init_cfg=dict(type='Normal', std=0.01))
-    assert tb._without_checkpoints(kept) == kept
+    assert tb.without_checkpoints(kept) == kept
 
 
 def test_train_mode_times_each_config_through_its_optim_wrapper(tmp_path, capsys):
@@ -59,7 +59,7 @@ def test_train_mode_times_each_config_through_its_optim_wrapper(tmp_path, capsys
 def test_a_training_step_changes_the_weights_as_the_runner_would():
     cfg = load_config(DEMO)
     model = tb.build_randomly_initialised(cfg.model).train()
-    wrapper = tb._optim_wrapper(model, cfg.optim_wrapper, amp=False)
+    wrapper = tb.benchmark_optim_wrapper(model, cfg.optim_wrapper, amp=False)
     assert wrapper.optimizer.param_groups[0]['lr'] == pytest.approx(0.02 * 1e-3)
     before = model.backbone.conv1.conv.weight.detach().clone()
     tb.time_training_steps(model, wrapper, tb.random_batch(cfg, 2, 64, 64), 'cpu', 1, 0, None)

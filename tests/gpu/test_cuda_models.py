@@ -73,7 +73,7 @@ def test_features_and_box_head_outputs_on_cuda_equal_the_cpu(config):
 def test_training_steps_on_cuda_give_finite_losses_and_move_every_trained_layer(config, amp):
     cfg = load_config(config)
     model = detector(config).to(DEVICE).train()
-    wrapper = tb._optim_wrapper(model, cfg.optim_wrapper, amp)
+    wrapper = tb.benchmark_optim_wrapper(model, cfg.optim_wrapper, amp)
     trained = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     data = batch(80)
     for _ in range(5):  # a dynamic loss scale may skip the first steps on an overflow
