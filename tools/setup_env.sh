@@ -128,6 +128,11 @@ elif [[ -z "$mmcv_wheel" ]]; then
         # Before the build, not deep inside it: no nvcc, or one torch would refuse.
         "$py" "$build_env" check-nvcc
         build_vars+=(FORCE_CUDA=1 "TORCH_CUDA_ARCH_LIST=$arch_list")
+        include=$("$py" "$build_env" cuda-include)
+        if [[ -n "$include" ]]; then
+            build_vars+=("CPATH=$include${CPATH:+:$CPATH}")
+            say "CUDA_HOME lacks the CUDA library headers torch includes; using $include"
+        fi
     fi
     say "building mmcv $mmcv_version with $what, for $key"
     say "the wheel goes to $wheelhouse (CPU ops took about 15 min on 2 cores here;" \

@@ -14,6 +14,7 @@ standard library, and torch inside the commands that need it::
     python shufflenet_det/utils/build_env.py key          # py3.11-torch2.11.0-cpu
     python shufflenet_det/utils/build_env.py arch-list    # 8.0;9.0, or '' for a CPU build
     python shufflenet_det/utils/build_env.py check-nvcc   # exit 2 with a hint if unusable
+    python shufflenet_det/utils/build_env.py cuda-include # CPATH for headers CUDA_HOME lacks
     python shufflenet_det/utils/build_env.py check-wheel WHEEL  # CUDA kernels in a CUDA build
     python shufflenet_det/utils/build_env.py check-ops    # after install: mmcv.ops on the GPU
     python shufflenet_det/utils/build_env.py torch-site 2.11.0 0.26.0  # base Python's torch folder
@@ -497,9 +498,44 @@ def _check_nvcc(torch: Any, env: Mapping[str, str]) -> str:
     return f'{PREFIX} nvcc: {nvcc} (CUDA {release}; torch has CUDA {torch.version.cuda})'
 
 
+# Headers that torch's ATen/cuda/CUDAContextLight.h includes besides the runtime's. A toolkit
+# has them; a CUDA folder made of NVIDIA's compiler wheels alone does not (seen here:
+# "fatal error: cusparse.h: No such file or directory" 36 files into the mmcv build).
+TORCH_CUDA_LIBRARY_HEADERS = ('cusparse.h', 'cublas_v2.h', 'cublasLt.h', 'cusolverDn.h')
+
+
+def cuda_library_include(cuda_home: str, torch_site: str, torch_cuda_version: str,
+                         exists: Callable[[str], bool]) -> str:
+    """The folder to add to ``CPATH`` for the CUDA library headers, or ``''``.
+
+    ``''`` when ``<cuda_home>/include`` has them all. Otherwise torch's own CUDA
+    wheels (``nvidia/cu13/include`` beside torch, from CUDA 13 on) usually do.
+
+    Args:
+        cuda_home: The folder the build compiles with.
+        torch_site: The ``site-packages`` folder torch is installed in.
+        torch_cuda_version: ``torch.version.cuda``.
+        exists: ``os.path.exists``.
+
+    Raises:
+        BuildEnvError: neither has them.
+    """
+    missing = [h for h in TORCH_CUDA_LIBRARY_HEADERS
+               if not exists(os.path.join(cuda_home, 'include', h))]
+    if not missing:
+        return ''
+    wheels = os.path.join(torch_site, 'nvidia', f'cu{torch_cuda_version.split(".")[0]}',
+                          'include')
+    if all(exists(os.path.join(wheels, h)) for h in missing):
+        return wheels
+    raise BuildEnvError(f'CUDA_HOME {cuda_home} has no include/{missing[0]}, which torch\'s CUDA '
+                        f'headers include, and {wheels} has none either: install the CUDA '
+                        f'{torch_cuda_version} toolkit and set CUDA_HOME to it')
+
+
 # A function only mmcv's CUDA sources define (ops/csrc/pytorch/cuda/roi_align_cuda.cu): its
 # (mangled) name is in the extension exactly when the CUDA kernels were compiled in.
-CUDA_KERNEL_MARKER = b'RoIAlignForwardCUDAKernelLauncher'
+CUDA_KERNEL_MARKER = b'ROIAlignForwardCUDAKernelLauncher'
 
 
 def wheel_has_cuda_kernels(wheel: str) -> bool:
@@ -528,6 +564,12 @@ def check_wheel(wheel: str, arch_list: str) -> str:
     return f'{PREFIX} {os.path.basename(wheel)} holds the CPU and CUDA kernels of mmcv.ops'
 
 
+def _cuda_include(torch: Any, env: Mapping[str, str]) -> str:
+    cuda_home, _ = find_cuda_home(env, shutil.which, os.path.exists)
+    torch_site = os.path.dirname(os.path.dirname(torch.__file__))
+    return cuda_library_include(cuda_home, torch_site, torch.version.cuda, os.path.exists)
+
+
 def _check_ops(torch: Any) -> str:
     if not torch.cuda.is_available():
         return f'{PREFIX} no GPU visible, so the CUDA ops were not checked'
@@ -544,6 +586,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     commands.add_parser('arch-list', help="TORCH_CUDA_ARCH_LIST for this build; '' for CPU")
     commands.add_parser('check-nvcc', help='exit 2 with a hint unless nvcc fits torch')
     commands.add_parser('check-ops', help='run mmcv.ops RoIAlign, nms and batched_nms on the GPU')
+    commands.add_parser('cuda-include', help="a folder for CPATH with the CUDA library headers "
+                        "CUDA_HOME lacks; '' if it has them")
     wheel = commands.add_parser('check-wheel', help='a CUDA build\'s wheel has CUDA kernels')
     wheel.add_argument('wheel')
     site = commands.add_parser('torch-site', help="this Python's folder of the pinned torch")
@@ -562,6 +606,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             print(_arch_list(torch, env))
         elif args.command == 'check-nvcc':
             print(_check_nvcc(torch, env))
+        elif args.command == 'cuda-include':
+            print(_cuda_include(torch, env))
         elif args.command == 'check-wheel':
             print(check_wheel(args.wheel, _arch_list(torch, env)))
         else:

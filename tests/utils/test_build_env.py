@@ -286,7 +286,7 @@ def fake_wheel(path, extension):
 def test_a_cuda_build_refuses_a_wheel_without_cuda_kernels(tmp_path):
     cpu = fake_wheel(tmp_path / 'cpu.whl', b'\x7fELF...roi_align_forward_impl...')
     cuda = fake_wheel(tmp_path / 'cuda.whl',
-                      b'\x7fELF..._Z33RoIAlignForwardCUDAKernelLauncherN2at6TensorE...')
+                      b'\x7fELF..._Z33ROIAlignForwardCUDAKernelLauncherN2at6TensorE...')
     assert build_env.check_wheel(cpu, '') == \
         '[setup_env] cpu.whl holds the CPU kernels of mmcv.ops'
     assert build_env.check_wheel(cuda, '9.0') == \
@@ -304,8 +304,29 @@ def test_a_wheel_without_compiled_ops_is_refused_by_every_build(tmp_path):
 
 
 def test_the_cached_cpu_wheel_holds_no_cuda_kernels():
-    # The real wheel this machine's setup built: the marker must be absent from a CPU build.
+    # The real wheel this machine's setup built: the marker must be absent from a CPU build
+    # (and its CPU twin, ROIAlignForwardCPULauncher, present).
     wheels = sorted((Path.home() / '.cache/shufflenet_det/wheels').glob('*-cpu/mmcv-*.whl'))
     if not wheels:
         pytest.skip('no cached CPU wheel of mmcv on this machine')
     assert not build_env.wheel_has_cuda_kernels(str(wheels[0]))
+    cpu_twin = build_env.CUDA_KERNEL_MARKER.replace(b'CUDAKernel', b'CPU')
+    assert cpu_twin == b'ROIAlignForwardCPULauncher'
+    import zipfile
+    with zipfile.ZipFile(wheels[0]) as archive:
+        extension = next(n for n in archive.namelist() if n.startswith('mmcv/_ext'))
+        assert cpu_twin in archive.read(extension)
+
+
+def test_library_headers_come_from_torch_s_wheels_when_cuda_home_lacks_them():
+    toolkit = {f'/cuda/include/{h}' for h in build_env.TORCH_CUDA_LIBRARY_HEADERS}
+    wheels = {f'/site/nvidia/cu13/include/{h}' for h in build_env.TORCH_CUDA_LIBRARY_HEADERS}
+    assert build_env.cuda_library_include('/cuda', '/site', '13.0', toolkit.__contains__) == ''
+    assert build_env.cuda_library_include('/cuda', '/site', '13.0', wheels.__contains__) == \
+        '/site/nvidia/cu13/include'
+    with pytest.raises(BuildEnvError) as error:
+        build_env.cuda_library_include('/cuda', '/site', '13.0', set().__contains__)
+    assert str(error.value) == (
+        "CUDA_HOME /cuda has no include/cusparse.h, which torch's CUDA headers include, and "
+        '/site/nvidia/cu13/include has none either: install the CUDA 13.0 toolkit and set '
+        'CUDA_HOME to it')
