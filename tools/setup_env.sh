@@ -3,12 +3,13 @@
 # OpenMMLab stack, including mmcv 2.1.0 compiled with its ops: the CPU ops on a
 # machine without a GPU, the CUDA ops too, for the visible GPUs, where torch sees one.
 #
-# mmcv 2.1.0 is published only as source. Building it took 14 minutes on two
-# cores here (CPU ops), so the built wheel is kept in a wheelhouse outside the
-# repository ($SHUFFLENET_DET_WHEELHOUSE, default ~/.cache/shufflenet_det/wheels),
-# in a folder named after what the wheel was built for (Python, torch, CUDA or
-# "cpu", GPU architectures: shufflenet_det/utils/build_env.py), and reused by
-# every later setup that needs the same build.
+# mmcv 2.1.0 is published only as source. Building it took 14 minutes on two cores
+# here with the CPU ops, 25 with the CUDA ops for one architecture, so the built
+# wheel is kept in a wheelhouse outside the repository ($SHUFFLENET_DET_WHEELHOUSE,
+# default ~/.cache/shufflenet_det/wheels), in a folder named after what the wheel was
+# built for (Python, torch, CUDA or "cpu", GPU architectures:
+# shufflenet_det/utils/build_env.py), and reused by every later setup that needs the
+# same build.
 #
 # Settings, all optional:
 #   PYTHON                     interpreter for a new .venv (3.10, 3.11 or 3.12)
@@ -135,8 +136,8 @@ elif [[ -z "$mmcv_wheel" ]]; then
         fi
     fi
     say "building mmcv $mmcv_version with $what, for $key"
-    say "the wheel goes to $wheelhouse (CPU ops took about 15 min on 2 cores here;" \
-        "a CUDA build has not been timed)"
+    say "the wheel goes to $wheelhouse (on 2 cores: about 15 min with the CPU ops," \
+        "25 with the CUDA ops for one architecture)"
     mkdir -p "$wheelhouse"
     tmp=$(mktemp -d "$wheelhouse/.build.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
