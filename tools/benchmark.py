@@ -38,14 +38,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest='mode', required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    out = argparse.ArgumentParser(add_help=False)
+    out.add_argument('--out-json', help='write the rows as JSON')
+    out.add_argument('--out-md', help='write the Markdown table')
+    common = argparse.ArgumentParser(add_help=False, parents=[out])
     common.add_argument('--threads', type=int, nargs='+', default=[1, 2])
     common.add_argument('--warmup', type=int, default=3)
     common.add_argument('--repeats', type=int, default=20)
-    common.add_argument('--out-json', help='write the rows as JSON')
-    common.add_argument('--out-md', help='write the Markdown table')
     b = sub.add_parser('backbone', parents=[common], help='classifiers at Table 8 sizes')
-    b.add_argument('--shufflenet', dest='specs', nargs='+', default=['1x_g3', '2x_g3', '0.5x_g3'],
+    b.add_argument('--shufflenet', dest='specs', nargs='+',
+                   default=['1x_g3', '2x_g3', '0.5x_g3'],
                    help='WIDTHx_gGROUPS, e.g. 1x_g3 0.5x_g8')
     b.add_argument('--peers', nargs='+', default=list(bench.BACKBONE_PEERS))
     b.add_argument('--sizes', nargs='+', default=['224x224', '480x640', '720x1280'])
@@ -53,7 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     b.add_argument('--ablation', action='store_true', help='a row per fast-path step')
     b.add_argument('--onnx', action='store_true', help='ONNX Runtime rows')
     b.add_argument('--int8', action='store_true', help='int8 ONNX Runtime rows (with --onnx)')
-    b.add_argument('--compile', dest='compile_', action='store_true', help='a torch.compile row (slow to build)')
+    b.add_argument('--compile', dest='compile_', action='store_true',
+                   help='a torch.compile row (slow to build)')
     d = sub.add_parser('detector', parents=[common], help='detector configs vs torchvision')
     d.add_argument('configs', nargs='+')
     d.add_argument('--deploy', action='store_true', help='also time the fast path')
@@ -67,9 +70,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="'cuda[:N]': eager rows on that GPU (synchronised; no --onnx)")
     d.add_argument('--short-side', type=int,
                    help='input shorter side (default: the config\'s test scale); images are 4:3')
-    out = argparse.ArgumentParser(add_help=False)
-    out.add_argument('--out-json', help='write the rows as JSON')
-    out.add_argument('--out-md', help='write the Markdown table')
     t = sub.add_parser('train', parents=[out], help='training images/s and peak memory')
     t.add_argument('configs', nargs='+', help='config files, or mmdet::... for mmdet\'s own')
     t.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")

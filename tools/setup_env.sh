@@ -4,7 +4,7 @@
 # machine without a GPU, the CUDA ops too, for the visible GPUs, where torch sees one.
 #
 # mmcv 2.1.0 is published only as source. Building it took 14 minutes on two cores
-# here with the CPU ops, 25 with the CUDA ops for one architecture, so the built
+# here with the CPU ops, 22 with the CUDA ops for one architecture, so the built
 # wheel is kept in a wheelhouse outside the repository ($SHUFFLENET_DET_WHEELHOUSE,
 # default ~/.cache/shufflenet_det/wheels), in a folder named after what the wheel was
 # built for (Python, torch, CUDA or "cpu", GPU architectures:
@@ -137,7 +137,7 @@ elif [[ -z "$mmcv_wheel" ]]; then
     fi
     say "building mmcv $mmcv_version with $what, for $key"
     say "the wheel goes to $wheelhouse (on 2 cores: about 15 min with the CPU ops," \
-        "25 with the CUDA ops for one architecture)"
+        "22 with the CUDA ops for one architecture)"
     mkdir -p "$wheelhouse"
     tmp=$(mktemp -d "$wheelhouse/.build.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT

@@ -55,11 +55,36 @@ class Candidate:
     times: list = field(default_factory=list)
 
 
+def check_device(device: str) -> None:
+    """``--device`` must be ``'cpu'``, or ``'cuda[:N]'`` where torch sees a GPU.
+
+    Raises:
+        ConfigError: one line naming the value.
+    """
+    if not device.startswith(('cuda', 'cpu')):
+        raise ConfigError(f"--device takes 'cpu' or 'cuda[:N]', got {device!r}")
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise ConfigError(f'--device {device}: torch sees no CUDA GPU here')
+
+
+def device_name(device: str) -> str:
+    """The GPU's name, or the CPU with its thread count."""
+    if device.startswith('cuda'):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f'cpu, {torch.get_num_threads()} threads'
+
+
+def synchronize(device: str) -> None:
+    """Wait for a CUDA device's queued work (nothing on the CPU)."""
+    if device.startswith('cuda'):
+        torch.cuda.synchronize(device)
+
+
 def synchronized(fn: Callable[[], object], device: str) -> Callable[[], object]:
     """``fn`` that returns only once a CUDA device has finished its work (as is)."""
     if not device.startswith('cuda'):
         return fn
-    return lambda: (fn(), torch.cuda.synchronize(device))[0]
+    return lambda: (fn(), synchronize(device))[0]
 
 
 def matmul_macs_per_second(threads: int, n: int = 1024, repeats: int = 10,
@@ -248,7 +273,7 @@ def run(candidates_fn, threads_list, warmup, repeats, progress=print,
             row = summarize(c, ceiling, ref_ms)
             row.update(threads=threads, matmul_gflops_per_s=round(ceiling / 1e9, 1))
             if device != 'cpu':
-                row['device'] = torch.cuda.get_device_name(torch.device(device))
+                row['device'] = device_name(device)
             results.append(row)
     return results
 

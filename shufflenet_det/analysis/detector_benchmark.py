@@ -25,7 +25,7 @@ from ..deploy import (deploy_detector, export_detector_onnx, int8_path, onnxrunt
                       quantize_int8)
 from ..deploy.detector_export import fp32_nodes_of
 from ..errors import ConfigError
-from .benchmark import Candidate, run, synchronized, write_report
+from .benchmark import Candidate, check_device, run, synchronized, write_report
 from .complexity import detector_complexity
 
 TORCHVISION_320 = 'fasterrcnn_mobilenet_v3_large_320_fpn'
@@ -168,13 +168,10 @@ def benchmark_detectors(configs: list[str], deploy: bool = False, short_side: Op
                         progress: Callable[[str], None] = print) -> list[dict]:
     """``tools/benchmark.py detector``: configs next to torchvision's detectors, reported."""
     import tempfile
-    if device != 'cpu':
-        if not device.startswith('cuda') or not torch.cuda.is_available():
-            raise ConfigError(f"--device {device}: expected 'cpu', or 'cuda[:N]' where torch "
-                              'sees a GPU')
-        if onnx:
-            raise ConfigError('--onnx times ONNX Runtime on the CPU; leave out --device '
-                              f'{device} for those rows')
+    check_device(device)
+    if onnx and device != 'cpu':
+        raise ConfigError('--onnx times ONNX Runtime on the CPU; leave out --device '
+                          f'{device} for those rows')
     with tempfile.TemporaryDirectory() as workdir:
         rows = run(lambda: detector_candidates(configs, deploy, short_side, cfg_options, onnx,
                                                int8, workdir, device), threads, warmup, repeats,

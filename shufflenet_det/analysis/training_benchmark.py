@@ -29,7 +29,7 @@ from mmengine.optim import build_optim_wrapper
 from ..config import load_config
 from ..datasets.synthetic_shapes import draw_image
 from ..errors import ConfigError
-from .benchmark import write_report
+from .benchmark import check_device, device_name, synchronize, write_report
 
 
 def _train_transform(cfg, name: str) -> Optional[dict]:
@@ -85,25 +85,11 @@ def random_batch(cfg, batch: int, height: int, width: int):
                           num_items=[4] * batch, num_classes=_num_classes(cfg.model))
 
 
-def device_name(device: str) -> str:
-    if device.startswith('cuda'):
-        return torch.cuda.get_device_name(torch.device(device))
-    return f'cpu, {torch.get_num_threads()} threads'
-
-
 def _check_device(device: str, amp: bool) -> None:
-    if device.startswith('cuda') and not torch.cuda.is_available():
-        raise ConfigError(f'--device {device}: torch sees no CUDA GPU here')
-    if not device.startswith(('cuda', 'cpu')):
-        raise ConfigError(f"--device takes 'cpu' or 'cuda[:N]', got {device!r}")
+    check_device(device)
     if amp and not device.startswith('cuda'):
         raise ConfigError("--amp needs --device cuda: MMEngine's AmpOptimWrapper runs on GPUs "
                           'only')
-
-
-def _synchronize(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize(device)
 
 
 def without_checkpoints(cfg):
@@ -160,10 +146,10 @@ def time_training_steps(model, optim_wrapper, data, device: str, iters: int, war
     """Seconds of each of ``iters`` training steps after ``warmup`` untimed ones."""
     times = []
     for i in range(warmup + iters):
-        _synchronize(device)
+        synchronize(device)
         start = time.perf_counter()
         losses = model.train_step(data, optim_wrapper)
-        _synchronize(device)
+        synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)
             if progress and (len(times) == iters or len(times) % max(1, iters // 4) == 0):
@@ -198,13 +184,13 @@ def training_row(config: str, device: str = 'cpu', batch: Optional[int] = None,
     data = random_batch(cfg, batch, height, width)
     if device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats(device)
-    progress(f'{config}: batch {batch} at {height}x{width}, {"AMP" if amp else "fp32"}, '
-             f'{device_name(device)}')
+    where = device_name(device)
+    progress(f'{config}: batch {batch} at {height}x{width}, {"AMP" if amp else "fp32"}, {where}')
     seconds = statistics.median(
         time_training_steps(model, optim_wrapper, data, device, iters, warmup, progress))
     peak = (round(torch.cuda.max_memory_allocated(device) / 2**20) if device.startswith('cuda')
             else None)
-    return dict(config=config, precision='amp' if amp else 'fp32', device=device_name(device),
+    return dict(config=config, precision='amp' if amp else 'fp32', device=where,
                 batch=batch, input=f'{height}x{width}', iters=iters,
                 seconds_per_iter=round(seconds, 4), images_per_s=round(batch / seconds, 2),
                 peak_memory_mib=peak)
@@ -227,12 +213,11 @@ def benchmark_training(configs: Sequence[str], device: str = 'cpu', batch: Optio
                        progress: Callable[[str], None] = print) -> list[dict]:
     """``tools/benchmark.py train``: a row per config (and an AMP row each with ``amp``)."""
     torch.set_num_threads(threads)
-    for precision_amp in ((False, True) if amp else (False, )):
-        _check_device(device, precision_amp)
+    _check_device(device, amp)  # before any model is built
     rows = []
     for config in configs:
-        for precision_amp in ((False, True) if amp else (False, )):
-            rows.append(training_row(config, device, batch, size, iters, warmup, precision_amp,
+        for with_amp in ((False, True) if amp else (False, )):
+            rows.append(training_row(config, device, batch, size, iters, warmup, with_amp,
                                      progress))
             if device.startswith('cuda'):
                 torch.cuda.empty_cache()
