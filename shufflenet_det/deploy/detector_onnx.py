@@ -7,7 +7,7 @@ and neck, the RPN (anchors for the dynamic feature sizes, per-level top-k,
 decoding, small-box filter, NMS), RoIAlign with mmdet's RoI-to-level mapping,
 the shared head and box head, and the per-class post-processing
 (``multiclass_nms``). :func:`export_detector_onnx` writes it with
-``torch.onnx.export(dynamo=False)``; every node is in the default ONNX domain
+the TorchScript exporter (``torchscript_export.py``); every node is in the default ONNX domain
 (``RoiAlign`` and ``NonMaxSuppression`` included), so plain ONNX Runtime runs it,
 without MMDeploy or custom operators.
 
@@ -62,6 +62,7 @@ from ..errors import ConfigError
 from ..fileio import atomic_path
 from ..models.layers import PointwiseMatmul
 from .fast_path import TorchvisionRoIAlign
+from .torchscript_export import export_torchscript_onnx
 
 INPUT_NAME = 'image'
 OUTPUT_NAMES = ('boxes', 'scores', 'labels')
@@ -628,9 +629,8 @@ def export_detector_onnx(model: nn.Module, path: str, opset: int = 17,
     start = time.perf_counter()
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
-        torch.onnx.export(graph, (example, ), tmp, input_names=[INPUT_NAME],
-                          output_names=outputs, dynamic_axes=axes, opset_version=opset,
-                          dynamo=False, do_constant_folding=True)
+        export_torchscript_onnx(graph, (example, ), tmp, input_names=[INPUT_NAME],
+                          output_names=outputs, dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
         proto = onnx.load(tmp)
         for key, value in metadata.items():
             entry = proto.metadata_props.add()

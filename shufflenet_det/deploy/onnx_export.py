@@ -11,6 +11,7 @@ from ..checkpoint import (BACKBONE_PREFIX, check_shuffle_order, load_model_check
 from ..errors import CheckFailedError, ConfigError
 from ..fileio import atomic_path
 from ..models import ShuffleNetClassifier, ShuffleNetV1
+from .torchscript_export import export_torchscript_onnx
 
 
 class _Outputs(nn.Module):
@@ -38,8 +39,8 @@ def export_onnx(model: nn.Module, path: str, input_shape: tuple[int, int, int, i
     names = [f'output{i}' for i in range(n_out)]
     axes = {name: {0: 'batch'} for name in ['input', *names]} if dynamic_batch else None
     with atomic_path(path) as tmp:
-        torch.onnx.export(model, (example, ), tmp, input_names=['input'], output_names=names,
-                          dynamic_axes=axes, opset_version=opset, dynamo=False)
+        export_torchscript_onnx(model, (example, ), tmp, input_names=['input'], output_names=names,
+                          dynamic_axes=axes, opset_version=opset)
     return names
 
 
