@@ -630,7 +630,8 @@ def export_detector_onnx(model: nn.Module, path: str, opset: int = 17,
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         export_torchscript_onnx(graph, (example, ), tmp, input_names=[INPUT_NAME],
-                          output_names=outputs, dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
+                                output_names=outputs, dynamic_axes=axes, opset_version=opset,
+                                do_constant_folding=True)
         proto = onnx.load(tmp)
         for key, value in metadata.items():
             entry = proto.metadata_props.add()

@@ -39,8 +39,8 @@ def export_onnx(model: nn.Module, path: str, input_shape: tuple[int, int, int, i
     names = [f'output{i}' for i in range(n_out)]
     axes = {name: {0: 'batch'} for name in ['input', *names]} if dynamic_batch else None
     with atomic_path(path) as tmp:
-        export_torchscript_onnx(model, (example, ), tmp, input_names=['input'], output_names=names,
-                          dynamic_axes=axes, opset_version=opset)
+        export_torchscript_onnx(model, (example, ), tmp, input_names=['input'],
+                                output_names=names, dynamic_axes=axes, opset_version=opset)
     return names
 
 
