@@ -6,13 +6,19 @@ is written under a hidden temporary name in the destination's folder and
 renamed onto the destination only when complete. A crash or a kill leaves the
 previous file, never a truncated one; an exception also removes the temporary
 file.
+
+Tools check their destinations with :func:`check_writable` before the work starts,
+so that a read-only folder or a folder given as a file fails in the first second,
+not after an hour of training or benchmarking.
 """
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Optional
+
+from .errors import ConfigError
 
 PARTIAL_SUFFIX = '.partial'
 _UMASK = os.umask(0)
@@ -48,3 +54,50 @@ def atomic_open(path: str | os.PathLike, mode: str = 'w') -> Iterator[IO]:
         yield f
         f.flush()
         os.fsync(f.fileno())
+
+
+class OutputPathError(ConfigError):
+    """An output file or folder that cannot be written where the user asked."""
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_writable(path: Optional[str | os.PathLike], option: str = 'output',
+                   directory: bool = False) -> None:
+    """Raise unless ``path`` can be written: a file (through :func:`atomic_path`), or a
+    folder to write into with ``directory=True``. ``None`` and URLs (``s3://...``) pass.
+
+    Missing parent folders are fine when they can be created, as :func:`atomic_path`
+    creates them. The check is :func:`os.access`, which allows everything to root
+    except on a read-only file system.
+
+    Args:
+        path (str | PathLike, optional): The destination.
+        option (str): How the user named it, for the message (e.g. ``'--out'``).
+        directory (bool): ``path`` is a folder the tool writes files into.
+
+    Raises:
+        OutputPathError: one line naming the option, the path and why: it exists as a
+            folder (a file was expected) or as a file (a folder was expected), a parent
+            is a file, or the folder it would be written in is not writable.
+    """
+    if path is None or '://' in str(path):
+        return
+    target = Path(path).absolute()
+    if target.is_dir() and not directory:
+        raise OutputPathError(f'{option} {path}: is a folder; expected a file name')
+    if target.exists() and not target.is_dir() and directory:
+        raise OutputPathError(f'{option} {path}: is a file; expected a folder')
+    if target.exists() and not os.access(target, os.W_OK):
+        raise OutputPathError(f'{option} {path}: is not writable')
+    existing = _nearest_existing(target if directory else target.parent)
+    if not existing.is_dir():
+        raise OutputPathError(f'{option} {path}: cannot create it, {existing} is a file, '
+                              'not a folder')
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = 'folder' if existing in (target, target.parent) else 'nearest existing folder'
+        raise OutputPathError(f'{option} {path}: the {what} {existing} is not writable')

@@ -32,3 +32,41 @@ def test_outputs_get_the_mode_open_would_give(tmp_path):
     with atomic_open(tmp_path / 'out.txt') as f:
         f.write('x')
     assert (tmp_path / 'out.txt').stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.mark.parametrize('name, directory, message', [
+    ('folder', False, 'is a folder; expected a file name'),
+    ('file', True, 'is a file; expected a folder'),
+    ('file/out.json', False, 'is a file, not a folder'),
+    ('file/sub/work', True, 'is a file, not a folder'),
+], ids=['folder-as-file', 'file-as-folder', 'parent-is-a-file', 'ancestor-is-a-file'])
+def test_check_writable_names_the_path_and_why(tmp_path, name, directory, message):
+    from shufflenet_det.fileio import OutputPathError, check_writable
+    (tmp_path / 'folder').mkdir()
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(OutputPathError, match=message) as info:
+        check_writable(tmp_path / name, '--out', directory=directory)
+    assert str(info.value).startswith(f'--out {tmp_path / name}: ')
+
+
+def test_check_writable_accepts_new_files_and_folders_under_missing_parents(tmp_path):
+    from shufflenet_det.fileio import check_writable
+    check_writable(tmp_path / 'a' / 'b' / 'out.pkl')
+    check_writable(tmp_path / 'a' / 'work', directory=True)
+    check_writable(None)
+    check_writable('s3://bucket/out.pkl')
+    assert list(tmp_path.iterdir()) == []  # checking creates nothing
+
+
+def test_check_writable_refuses_a_read_only_folder(tmp_path):
+    import os
+
+    from shufflenet_det.fileio import OutputPathError, check_writable
+    folder = tmp_path / 'read_only'
+    folder.mkdir(mode=0o500)
+    if os.access(folder, os.W_OK):
+        pytest.skip('this user may write into read-only folders (root)')
+    with pytest.raises(OutputPathError, match=f'the folder {folder} is not writable'):
+        check_writable(folder / 'out.json', '--out-json')
+    with pytest.raises(OutputPathError, match='is not writable'):
+        check_writable(folder, '--work-dir', directory=True)
