@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Create (or reuse) the project's virtual environment at .venv/ with the pinned
-# OpenMMLab stack, including mmcv 2.1.0 compiled with its ops: the CPU ops on a
-# machine without a GPU, the CUDA ops too, for the visible GPUs, where torch sees one.
+# Create (or reuse) a virtual environment with one of the two supported OpenMMLab
+# stacks, including mmcv 2.1.0 compiled with its ops: the CPU ops on a machine without
+# a GPU, the CUDA ops too, for the visible GPUs, where torch sees one.
+#
+#   bash tools/setup_env.sh                    # .venv/: the pinned stack (requirements/stack.txt)
+#   bash tools/setup_env.sh --stack classic    # .venv-classic/: torch 2.1.2, NumPy 1.26.4
+#                                              # (requirements/classic.txt)
 #
 # mmcv 2.1.0 is published only as source. Building it took 14 minutes on two cores
 # here with the CPU ops, 22 with the CUDA ops for one architecture, so the built
 # wheel is kept in a wheelhouse outside the repository ($SHUFFLENET_DET_WHEELHOUSE,
 # default ~/.cache/shufflenet_det/wheels), in a folder named after what the wheel was
 # built for (Python, torch, CUDA or "cpu", GPU architectures:
-# shufflenet_det/utils/build_env.py), and reused by every later setup that needs the
-# same build.
+# tools/setup/build_env.py), and reused by every later setup that needs the same build.
 #
 # Settings, all optional:
-#   PYTHON                     interpreter for a new .venv (3.10, 3.11 or 3.12)
+#   PYTHON                     interpreter for a new venv (3.10, 3.11 or 3.12; the
+#                              classic stack's torch 2.1.2 has wheels up to 3.11)
 #   TORCH_CUDA_ARCH_LIST       GPUs to compile for (default: the visible ones)
 #   FORCE_CUDA=1               compile the CUDA ops without a visible GPU (needs the list)
 #   CUDA_HOME                  the CUDA toolkit whose nvcc builds them
@@ -23,48 +27,65 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-venv="$root/.venv"
-py="$venv/bin/python"
-stamp="$venv/.shufflenet_det-ready"
-build_env="$root/shufflenet_det/utils/build_env.py"
-stack="$root/requirements/stack.txt"
-mmcv_version=2.1.0
-wheel_root="${SHUFFLENET_DET_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/shufflenet_det/wheels}"
-
 say() { printf '[setup_env] %s\n' "$*"; }
 die() { printf '[setup_env] error: %s\n' "$*" >&2; exit 2; }
 
+stack_name=pinned
+case "${1:-}" in
+    "") ;;
+    --stack) stack_name=${2:-} ;;
+    --stack=*) stack_name=${1#--stack=} ;;
+    *) die "unknown argument '$1': expected --stack pinned or --stack classic" ;;
+esac
+case "$stack_name" in
+    # setuptools: mmcv's setup.py imports pkg_resources, gone in 81. 80.9.0 made importing it
+    # a UserWarning that every tool would print (mmengine imports it); 80.8.0 keeps it a
+    # DeprecationWarning, which Python shows only for code run as __main__.
+    pinned) venv="$root/.venv" stack="$root/requirements/stack.txt" build_setuptools=80.8.0
+        pythons=(3.11 3.12 3.10) ;;
+    # torch 2.1's cpp_extension imports pkg_resources.packaging, gone in setuptools 70.
+    classic) venv="$root/.venv-classic" stack="$root/requirements/classic.txt"
+        build_setuptools=69.5.1 pythons=(3.11 3.10) ;;
+    *) die "--stack '$stack_name' is not a stack: expected pinned or classic" ;;
+esac
+py="$venv/bin/python"
+stamp="$venv/.shufflenet_det-ready"
+build_env="$root/tools/setup/build_env.py"
+mmcv_version=2.1.0
+wheel_root="${SHUFFLENET_DET_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/shufflenet_det/wheels}"
+
 inputs_digest() {
-    cat "$root/tools/setup_env.sh" "$build_env" "$root/requirements/"*.txt "$root/setup.py" |
-        sha256sum | cut -d' ' -f1
+    { echo "$stack_name"; cat "$root/tools/setup_env.sh" "$build_env" "$root/requirements/"*.txt \
+        "$root/setup.py"; } | sha256sum | cut -d' ' -f1
 }
 
 # The stamp holds the inputs' digest and the build key, so a .venv set up without a
 # GPU is out of date where one is visible (a home folder shared with GPU nodes).
 if [[ -f "$stamp" ]] && key=$("$py" "$build_env" key 2>/dev/null) &&
     [[ "$(cat "$stamp")" == "$(inputs_digest) $key" ]]; then
-    say ".venv is up to date ($key)"
+    say "$(basename "$venv") is up to date ($stack_name stack, $key)"
     exit 0
 fi
 
 python_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
-# Every pin in requirements/ has wheels for these (3.10 through its own markers).
-supported() { [[ "$1" == 3.10 || "$1" == 3.11 || "$1" == 3.12 ]]; }
+# Every pin of the stack has wheels for these (3.10 through its own markers).
+supported() { [[ " ${pythons[*]} " == *" $1 "* ]]; }
 
 find_python() {
     local cand version
     if [[ -n "${PYTHON:-}" ]]; then
         version=$(python_version "$PYTHON") ||
-            die "PYTHON=$PYTHON does not run: expected a Python 3.10, 3.11 or 3.12 interpreter"
-        supported "$version" || die "PYTHON=$PYTHON is Python $version: expected 3.10, 3.11 or 3.12"
+            die "PYTHON=$PYTHON does not run: expected a Python ${pythons[*]} interpreter"
+        supported "$version" ||
+            die "PYTHON=$PYTHON is Python $version: the $stack_name stack needs ${pythons[*]}"
         command -v "$PYTHON"
         return
     fi
-    for cand in python3.11 python3.12 python3.10 python3; do
+    for cand in "${pythons[@]/#/python}" python3; do
         # A pyenv shim exists for every installed version but runs only the active ones.
         version=$(python_version "$cand") && supported "$version" && { command -v "$cand"; return; }
     done
-    die "Python 3.10, 3.11 or 3.12 is required (tried python3.11, python3.12, python3.10," \
+    die "the $stack_name stack needs Python ${pythons[*]} (tried ${pythons[*]/#/python}," \
         "python3); set PYTHON to one"
 }
 
@@ -72,7 +93,8 @@ pin() { sed -n "s/^$1==\([^;[:space:]]*\).*/\1/p" "$stack" | head -n 1; }
 
 if [[ ! -x "$py" ]]; then
     base=$(find_python)
-    say "creating .venv with $base (Python $(python_version "$base"))"
+    say "creating $(basename "$venv") ($stack_name stack) with $base" \
+        "(Python $(python_version "$base"))"
     # The GPU machines' Python already holds the pinned torch with its CUDA wheels and
     # cannot download them: link that site-packages folder into .venv (a .pth line, which
     # also works where the base is itself a venv, unlike --system-site-packages).
@@ -91,14 +113,13 @@ if [[ ! -x "$py" ]]; then
 fi
 version=$(python_version "$py") || die "$py does not run: delete .venv and run again"
 supported "$version" ||
-    die "$venv is Python $version: expected 3.10, 3.11 or 3.12; delete .venv and run again"
+    die "$venv is Python $version: the $stack_name stack needs ${pythons[*]}; delete it and run again"
 
 pip=("$py" -m pip install --disable-pip-version-check --progress-bar off)
 
 say "installing torch $(pin torch), torchvision $(pin torchvision) and the mmcv build requirements"
-# The pins come from requirements/stack.txt (numpy's depends on the Python version);
-# setuptools 80.9.0 is the last with pkg_resources, which mmcv's setup.py imports.
-"${pip[@]}" -q -c "$stack" torch torchvision numpy "setuptools==80.9.0" wheel ninja
+# The pins come from the stack's file (numpy's depends on the Python version).
+"${pip[@]}" -q -c "$stack" torch torchvision numpy "setuptools==$build_setuptools" wheel ninja
 
 # Both exit 2 with one line on a setting that cannot build (see build_env.py).
 arch_list=$("$py" "$build_env" arch-list)
@@ -136,7 +157,7 @@ elif [[ -z "$mmcv_wheel" ]]; then
         fi
     fi
     say "building mmcv $mmcv_version with $what, for $key"
-    say "the wheel goes to $wheelhouse (on 2 cores: about 15 min with the CPU ops," \
+    say "the wheel goes to $wheelhouse (on 2 cores: 15 to 25 min with the CPU ops," \
         "22 with the CUDA ops for one architecture)"
     mkdir -p "$wheelhouse"
     tmp=$(mktemp -d "$wheelhouse/.build.XXXXXX")
@@ -163,11 +184,12 @@ say "installing mmcv, mmengine, mmdet, test tools and shufflenet_det (editable)"
 "${pip[@]}" -q --no-build-isolation --no-deps -e "$root"
 
 "$py" - <<'PY'
-import torch, torchvision, mmcv, mmengine, mmdet
+import numpy, torch, torchvision, mmcv, mmengine, mmdet
 from mmcv.ops import RoIAlign, nms  # noqa: F401  (fails if mmcv was built without ops)
 import shufflenet_det  # noqa: F401
 print(f'[setup_env] torch {torch.__version__}, torchvision {torchvision.__version__}, '
-      f'mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, mmdet {mmdet.__version__}')
+      f'NumPy {numpy.__version__}, mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, '
+      f'mmdet {mmdet.__version__}')
 PY
 if [[ -n "$arch_list" ]]; then
     # RoIAlign and nms on a CUDA tensor, compared with the CPU (skipped if no GPU is visible).
@@ -176,4 +198,4 @@ if [[ -n "$arch_list" ]]; then
     printf '%s\n' "$check"
 fi
 printf '%s %s\n' "$(inputs_digest)" "$key" >"$stamp"
-say "ready: $py ($key)"
+say "ready: $py ($stack_name stack, $key)"

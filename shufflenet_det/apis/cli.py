@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from mmengine.registry import init_default_scope
 
+from ..checkpoint.mmengine_loading import mmengine_loads_safely
 from ..errors import CheckFailedError, InputError
 
 
@@ -15,14 +16,16 @@ def run_tool(function: Callable, *args, **kwargs) -> int:
     ``error: MESSAGE`` on stderr and gives 2; a
     :class:`~shufflenet_det.errors.CheckFailedError` (the tool's own check of its
     result) gives 1. Any other exception keeps its traceback: it is a bug, not bad
-    input.
+    input. Checkpoints that MMEngine reads meanwhile go through the safe loader
+    (:func:`~shufflenet_det.checkpoint.mmengine_loading.mmengine_loads_safely`).
 
     Returns:
         int: The exit status.
     """
     init_default_scope('mmdet')
     try:
-        function(*args, **kwargs)
+        with mmengine_loads_safely():
+            function(*args, **kwargs)
     except InputError as exc:
         print(f'error: {exc}', file=sys.stderr, flush=True)
         return 2

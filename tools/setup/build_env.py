@@ -11,13 +11,13 @@ The setup script runs this file by path, *before* mmcv and this package are
 installed (importing ``shufflenet_det`` imports mmcv), so it imports only the
 standard library, and torch inside the commands that need it::
 
-    python shufflenet_det/utils/build_env.py key          # py3.11-torch2.11.0-cpu
-    python shufflenet_det/utils/build_env.py arch-list    # 8.0;9.0, or '' for a CPU build
-    python shufflenet_det/utils/build_env.py check-nvcc   # exit 2 with a hint if unusable
-    python shufflenet_det/utils/build_env.py cuda-include # CPATH for headers CUDA_HOME lacks
-    python shufflenet_det/utils/build_env.py check-wheel WHEEL  # CUDA kernels in a CUDA build
-    python shufflenet_det/utils/build_env.py check-ops    # after install: mmcv.ops on the GPU
-    python shufflenet_det/utils/build_env.py torch-site 2.11.0 0.26.0  # base Python's torch folder
+    python tools/setup/build_env.py key          # py3.11-torch2.11.0-cpu
+    python tools/setup/build_env.py arch-list    # 8.0;9.0, or '' for a CPU build
+    python tools/setup/build_env.py check-nvcc   # exit 2 with a hint if unusable
+    python tools/setup/build_env.py cuda-include # CPATH for headers CUDA_HOME lacks
+    python tools/setup/build_env.py check-wheel WHEEL  # CUDA kernels in a CUDA build
+    python tools/setup/build_env.py check-ops    # after install: mmcv.ops on the GPU
+    python tools/setup/build_env.py torch-site 2.11.0 0.26.0  # base Python's torch folder
 
 Errors print one line, ``[setup_env] error: ...``, and exit with status 2.
 The functions take ``torch.cuda``, the environment and the like as arguments,

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import re
 import subprocess
@@ -8,11 +9,23 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from shufflenet_det.utils import build_env
-from shufflenet_det.utils.build_env import (BuildEnvError, arch_token, cuda_arch_list, cuda_build,
-                                            find_cuda_home, nvcc_problem, nvcc_release,
-                                            reusable_torch_dir, torch_release, visible_arch_list,
-                                            wheel_cache_key)
+from ..helpers import REPO
+
+# tools/setup_env.sh runs it by path: it is not part of the installed package.
+_spec = importlib.util.spec_from_file_location('build_env', REPO / 'tools/setup/build_env.py')
+build_env = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build_env)
+BuildEnvError = build_env.BuildEnvError
+arch_token = build_env.arch_token
+cuda_arch_list = build_env.cuda_arch_list
+cuda_build = build_env.cuda_build
+find_cuda_home = build_env.find_cuda_home
+nvcc_problem = build_env.nvcc_problem
+nvcc_release = build_env.nvcc_release
+reusable_torch_dir = build_env.reusable_torch_dir
+torch_release = build_env.torch_release
+visible_arch_list = build_env.visible_arch_list
+wheel_cache_key = build_env.wheel_cache_key
 
 SITE = '/venv/lib/python3.12/site-packages'
 
