@@ -1,19 +1,28 @@
-# Both targets create or reuse .venv/ (tools/setup_env.sh) before they run.
+# Each target creates or reuses its virtual environment (tools/setup_env.sh) before it runs:
+# .venv/ for the pinned stack, .venv-classic/ for the classic MMDetection 3.3 stack.
 PY := .venv/bin/python
+CLASSIC_PY := .venv-classic/bin/python
 
-.PHONY: setup test demo gpu
+.PHONY: setup setup-classic test test-classic demo gpu
 
 setup:
 	bash tools/setup_env.sh
 
+setup-classic:
+	bash tools/setup_env.sh --stack classic
+
 test: setup
 	$(PY) -m pytest tests
+
+# The lean subset marked `classic` (tests/conftest.py), on torch 2.1.2 and NumPy 1.26.4.
+test-classic: setup-classic
+	$(CLASSIC_PY) -m pytest -m classic tests
 
 demo: setup
 	$(PY) tools/run_demo.py
 
 # On a machine with a CUDA GPU: the GPU tests (2x C4 trained 300 iterations, killed and
-# resumed, evaluated; AMP), then the measurements of the README's GPUs section.
+# resumed, evaluated; AMP), then the measurements of the GPU benchmarks.
 GPU_OUT := docs/benchmarks
 gpu: setup
 	$(PY) -m pytest -m gpu -s tests

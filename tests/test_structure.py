@@ -14,8 +14,8 @@ PACKAGE = REPO / 'shufflenet_det'
 # Lowest first. A module may import its own subpackage and any lower layer, nothing else,
 # not even inside a function (style.md: models at the bottom, tools on top).
 LAYERS = [
-    {'errors'},
-    {'fileio', 'config', 'utils'},
+    {'errors', 'stack'},
+    {'fileio', 'config'},
     {'models'},
     {'checkpoint'},
     {'datasets'},

@@ -1,0 +1,77 @@
+"""Safe loading on every supported torch: the restricted unpickler that torch < 2.4 uses, and
+MMEngine's local reads routed through it by the tools."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
+
+from shufflenet_det.checkpoint import UnsafeCheckpointError, restricted_unpickler
+from shufflenet_det.checkpoint.mmengine_loading import mmengine_loads_safely
+from shufflenet_det.checkpoint.safe_globals import SAFE_TYPES
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (print, ('this must never run',))
+
+
+def restricted_load(path):
+    """What safe_torch_load does on torch < 2.4, run on whatever torch is installed."""
+    return torch.load(path, map_location='cpu', weights_only=False,
+                      pickle_module=restricted_unpickler.for_types(SAFE_TYPES))
+
+
+def mmengine_like_checkpoint():
+    buffer = HistoryBuffer()
+    for value in (2.5, 1.5):
+        buffer.update(value)
+    return {'state_dict': {'w': torch.randn(3, 3), 'h': torch.randn(2).half()},
+            'message_hub': {'log_scalars': {'loss': buffer},
+                            'runtime_info': {'iter': 4, 'order': np.arange(3),
+                                             'best': np.float64(0.25)}},
+            'optimizer': {'state': {0: {'momentum_buffer': torch.ones(2)}},
+                          'param_groups': [{'lr': 0.02, 'params': [0]}]},
+            'meta': {'classes': ('a', 'b'), 'seed': 0}}
+
+
+def test_the_restricted_unpickler_reads_an_mmengine_checkpoint(tmp_path):
+    ckpt = mmengine_like_checkpoint()
+    torch.save(ckpt, tmp_path / 'ckpt.pth')
+    loaded = restricted_load(tmp_path / 'ckpt.pth')
+    assert torch.equal(loaded['state_dict']['w'], ckpt['state_dict']['w'])
+    assert loaded['state_dict']['h'].dtype == torch.float16
+    np.testing.assert_array_equal(loaded['message_hub']['log_scalars']['loss'].data[0],
+                                  [2.5, 1.5])
+    np.testing.assert_array_equal(loaded['message_hub']['runtime_info']['order'], [0, 1, 2])
+    assert loaded['message_hub']['runtime_info']['best'] == 0.25
+    assert loaded['meta'] == ckpt['meta']
+
+
+def test_the_restricted_unpickler_refuses_any_other_global(tmp_path, capsys):
+    torch.save({'state_dict': {}, 'x': RunsCode()}, tmp_path / 'evil.pth')
+    with pytest.raises(pickle.UnpicklingError, match='Unsupported global: GLOBAL builtins.print'):
+        restricted_load(tmp_path / 'evil.pth')
+    assert 'must never run' not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('module', ['numpy.core.multiarray', 'numpy._core.multiarray'])
+def test_numpy_arrays_load_whichever_numpy_major_wrote_them(module):
+    # NumPy 1 pickles its reconstructor under numpy.core, NumPy 2 under numpy._core.
+    unpickler = restricted_unpickler.for_types(SAFE_TYPES).Unpickler
+    assert unpickler(None).find_class(module, '_reconstruct') is \
+        np.zeros(1).__reduce__()[0]
+
+
+def test_the_tools_route_mmengine_local_reads_through_the_safe_loader(tmp_path):
+    torch.save({'state_dict': {}, 'x': RunsCode()}, tmp_path / 'evil.pth')
+    torch.save(mmengine_like_checkpoint(), tmp_path / 'good.pth')
+    before = CheckpointLoader._schemes['']
+    with mmengine_loads_safely():
+        assert _load_checkpoint(str(tmp_path / 'good.pth'))['meta']['seed'] == 0
+        with pytest.raises(UnsafeCheckpointError, match='evil.pth was refused: it contains an '
+                           'object of type builtins.print'):
+            _load_checkpoint(str(tmp_path / 'evil.pth'))
+    assert CheckpointLoader._schemes[''] is before
