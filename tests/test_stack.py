@@ -5,6 +5,8 @@ import pytest
 
 from shufflenet_det.stack import MINIMUM_VERSIONS, check_stack, release
 
+from .helpers import REPO
+
 
 def fake_versions(**versions):
     def installed(name):
@@ -39,7 +41,6 @@ def test_an_old_torch_and_a_missing_numpy_are_named_in_one_error():
 
 
 def test_the_floors_are_the_classic_stack_ci_tests():
-    from tests.helpers import REPO
     pins = dict(line.split('==') for line in (REPO / 'requirements/classic.txt').read_text()
                 .splitlines() if '==' in line and not line.startswith('#'))
     for name, floor in MINIMUM_VERSIONS.items():
