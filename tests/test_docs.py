@@ -1,0 +1,136 @@
+"""The documentation's links and commands point at things that exist.
+
+Every relative link and ``#anchor`` in README.md and docs/**/*.md resolves (anchors as
+GitHub slugs its headings), and every ``tools/...`` or ``configs/...`` path inside a fenced
+code block names a file or folder of the repository.
+
+    .venv/bin/python -m pytest tests/test_docs.py -v
+"""
+import re
+from pathlib import Path
+
+import pytest
+
+from .helpers import REPO
+
+DOCS = sorted([REPO / 'README.md', *(REPO / 'docs').rglob('*.md')])
+FENCE = re.compile(r'^ {0,3}(```|~~~)')
+LINK = re.compile(r'!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)')
+HTML_ANCHOR = re.compile(r'<a\s+(?:name|id)="([^"]+)"', re.IGNORECASE)
+HEADING = re.compile(r'^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$')
+# tools/x.py or configs/..., not inside a longer path (shufflenet_det/tools/...), with shell
+# brace lists such as configs/faster_rcnn_shufflenet{1x,2x}_coco.py allowed.
+REPO_PATH = re.compile(r'(?<![\w./:-])((?:tools|configs)/[\w./{},-]*[\w/}])')
+
+
+def prose_and_blocks(text: str) -> tuple[list[str], list[str]]:
+    """The lines outside fenced code blocks, and the fenced blocks' lines."""
+    prose, code, fence = [], [], None
+    for line in text.splitlines():
+        match = FENCE.match(line)
+        if fence is None and match:
+            fence = match.group(1)
+        elif fence is not None and line.strip().startswith(fence):
+            fence = None
+        elif fence is None:
+            prose.append(line)
+        else:
+            code.append(line)
+    return prose, code
+
+
+def strip_inline_code(line: str) -> str:
+    return re.sub(r'`[^`]*`', '', line)
+
+
+def github_slug(heading: str) -> str:
+    """GitHub's anchor for a heading: its rendered text, lower case, punctuation dropped,
+    spaces as hyphens."""
+    text = re.sub(r'!?\[([^\]]*)\]\([^)]*\)', r'\1', heading)  # links -> their text
+    text = re.sub(r'<[^>]+>', '', text)                       # inline HTML
+    text = text.replace('`', '').replace('*', '')
+    text = text.strip().lower()
+    text = re.sub(r'[^\w\- ]', '', text)
+    return text.replace(' ', '-')
+
+
+def anchors(path: Path) -> set[str]:
+    prose, _ = prose_and_blocks(path.read_text(encoding='utf-8'))
+    found, seen = set(), {}
+    for line in prose:
+        found |= set(HTML_ANCHOR.findall(line))
+        match = HEADING.match(line)
+        if not match:
+            continue
+        slug = github_slug(match.group(2))
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        found.add(slug if count == 0 else f'{slug}-{count}')
+    return found
+
+
+def links(path: Path) -> list[str]:
+    prose, _ = prose_and_blocks(path.read_text(encoding='utf-8'))
+    return [target for line in prose for target in LINK.findall(strip_inline_code(line))]
+
+
+def expand_braces(path: str) -> list[str]:
+    match = re.search(r'\{([^{}]*)\}', path)
+    if not match:
+        return [path]
+    return [p for option in match.group(1).split(',')
+            for p in expand_braces(path[:match.start()] + option + path[match.end():])]
+
+
+def command_paths(path: Path) -> list[str]:
+    _, code = prose_and_blocks(path.read_text(encoding='utf-8'))
+    return [p for line in code for found in REPO_PATH.findall(line) for p in expand_braces(found)]
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(REPO))
+
+
+def test_the_docs_exist():
+    names = {rel(p) for p in DOCS}
+    for page in ('get_started', 'weights', 'train_test_coco', 'finetune_custom_dataset',
+                 'pretrain_imagenet', 'deploy', 'benchmarks', 'faq', 'development'):
+        assert f'docs/{page}.md' in names
+
+
+def test_the_readme_stays_short():
+    assert len((REPO / 'README.md').read_text(encoding='utf-8').splitlines()) <= 200
+
+
+@pytest.mark.parametrize('doc', DOCS, ids=rel)
+def test_relative_links_and_anchors_resolve(doc):
+    broken = []
+    for target in links(doc):
+        if re.match(r'^[a-z][a-z0-9+.-]*:', target, re.IGNORECASE):
+            continue  # https:, mailto: ...
+        file_part, _, anchor = target.partition('#')
+        linked = (doc.parent / file_part).resolve() if file_part else doc
+        if not linked.exists():
+            broken.append(f'{target}: {file_part} does not exist')
+        elif anchor and linked.suffix == '.md' and anchor not in anchors(linked):
+            broken.append(f'{target}: no heading with the anchor #{anchor} in {rel(linked)}')
+    assert not broken, f'{rel(doc)}:\n' + '\n'.join(broken)
+
+
+@pytest.mark.parametrize('doc', DOCS, ids=rel)
+def test_paths_in_command_blocks_exist(doc):
+    missing = sorted({p for p in command_paths(doc) if not (REPO / p).exists()})
+    assert not missing, f'{rel(doc)} names paths that do not exist: {missing}'
+
+
+def test_the_checks_catch_what_they_should(tmp_path):
+    """The helpers find a broken anchor and a missing path (a checker that finds nothing
+    would pass every page)."""
+    page = tmp_path / 'page.md'
+    page.write_text('# Train `tools/train.py` & test\n\n## Train `tools/train.py` & test\n\n'
+                    '[a](#train-toolstrainpy--test-1) [b](other.md#x) [c](https://x.org)\n\n'
+                    '```bash\npython tools/train.py configs/{a,b}.py  # shufflenet_det/tools/x\n'
+                    '```\n')
+    assert anchors(page) == {'train-toolstrainpy--test', 'train-toolstrainpy--test-1'}
+    assert links(page) == ['#train-toolstrainpy--test-1', 'other.md#x', 'https://x.org']
+    assert command_paths(page) == ['tools/train.py', 'configs/a.py', 'configs/b.py']
