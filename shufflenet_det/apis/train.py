@@ -1,12 +1,15 @@
 """``tools/train.py``: train a detector or the ImageNet classifier with MMEngine's Runner."""
+import logging
 import os.path as osp
 from typing import Optional
 
 from mmengine.device import get_device
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
 from ..checkpoint import load_checkpoint_file
+from ..checkpoint.pretrained_files import check_pretrained_files, train_from_scratch
 from ..datasets import check_dataset_paths
 from ..engine import setup_cpu_distributed
 from ..errors import ConfigError
@@ -23,7 +26,7 @@ def _resume_source(cfg) -> Optional[str]:
 def build_train_runner(config: str, work_dir: Optional[str] = None, amp: bool = False,
                        auto_scale_lr: bool = False, resume: Optional[str] = None,
                        data_root: Optional[str] = None, cfg_options: Optional[dict] = None,
-                       launcher: str = 'none') -> Runner:
+                       launcher: str = 'none', from_scratch: bool = False) -> Runner:
     """The Runner of a training run, with every input checked before anything is built.
 
     Args:
@@ -37,10 +40,13 @@ def build_train_runner(config: str, work_dir: Optional[str] = None, amp: bool = 
         data_root (str, optional): Dataset root replacing the config's.
         cfg_options (dict, optional): Config overrides.
         launcher (str): 'none', 'pytorch', 'slurm' or 'mpi'.
+        from_scratch (bool): Train without the ImageNet checkpoints the config
+            names, with every BN layer and stage training (``train_from_scratch``).
+            Otherwise a missing checkpoint stops the run before anything is built.
 
     Raises:
-        InputError: a missing or unreadable config, dataset path or resume
-            checkpoint, or a setting that cannot work.
+        InputError: a missing or unreadable config, dataset path, pretrained or
+            resume checkpoint, or a setting that cannot work.
     """
     cfg = prepare_config(config, work_dir, cfg_options, data_root, launcher)
     if amp:
@@ -56,12 +62,40 @@ def build_train_runner(config: str, work_dir: Optional[str] = None, amp: bool = 
     if resume is not None:
         cfg.resume, cfg.load_from = True, None if resume == 'auto' else resume
     check_dataset_paths(cfg)
+    scratch = train_from_scratch(cfg.model) if from_scratch else None
+    if scratch is None:  # before the Runner builds anything: the file is needed at the start
+        check_pretrained_files(cfg.get('model'))
     if cfg.get('resume') and (source := _resume_source(cfg)) and '://' not in source:
         # Read once up front: a truncated or unsafe file fails here with its name,
         # not in the middle of the Runner's setup.
         load_checkpoint_file(source)
     setup_cpu_distributed(cfg)
-    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if scratch is not None:
+        print_log('training from scratch (--from-scratch): ' + '; '.join(scratch),
+                  logger='current')
+    log_lr_scaling(runner)
+    return runner
+
+
+def log_lr_scaling(runner: Runner) -> None:
+    """One warning when the lr is set for another total batch and ``--auto-scale-lr`` is off.
+
+    It gives the lr in use and the one linear scaling to this run's total batch
+    (images per process x processes) would give.
+    """
+    cfg = runner.cfg
+    scale = cfg.get('auto_scale_lr') or {}
+    lr = ((cfg.get('optim_wrapper') or {}).get('optimizer') or {}).get('lr')
+    base, per_process = scale.get('base_batch_size'), cfg.train_dataloader.get('batch_size')
+    if scale.get('enable') or not base or lr is None or not per_process:
+        return
+    total = runner.world_size * per_process
+    if total != base:
+        print_log(f'lr {lr} is set for a total batch of {base} images (auto_scale_lr.'
+                  f'base_batch_size); this run\'s is {total} ({runner.world_size} process(es) x '
+                  f'{per_process}). Linear scaling would give lr {lr * total / base:.6g}: pass '
+                  '--auto-scale-lr to use it.', logger='current', level=logging.WARNING)
 
 
 def train(config: str, **kwargs) -> None:

@@ -1,0 +1,165 @@
+"""The ImageNet checkpoints a model config reads: present before training, or left out on purpose.
+
+A detector config names its ImageNet checkpoint in an ``init_cfg``. Without the
+file, training must not start: random weights with a frozen stem and BN statistics
+kept at their initial values (``norm_eval``) would train for days to a useless
+model. :func:`check_pretrained_files` refuses such a run up front, with the way to
+get the file. Training from scratch is a choice (``tools/train.py --from-scratch``):
+:func:`train_from_scratch` then removes the checkpoint and lets every BN layer and
+every stage train.
+"""
+import os.path as osp
+import re
+from collections.abc import MutableMapping
+from typing import Optional
+
+from ..errors import ConfigError, InputFileNotFoundError
+from .io import checkpoint_exists
+
+# Initialisers that read a checkpoint file (MMEngine's and this project's).
+PRETRAINED_INITIALISERS = ('ShuffleNetPretrained', 'StrictPretrained', 'Pretrained')
+# Modules that keep BN statistics or stages fixed when so configured.
+_SHUFFLENET_MODULES = ('ShuffleNetV1', 'ShuffleNetV1SharedHead')
+MEGVII_WEIGHTS_URL = 'https://1drv.ms/f/s!AgaP37NGYuEXhRfQxHRseR7eSxXo'
+_PROJECT_NAME = re.compile(r'shufflenet_v1_(?P<widen>[\d.]+)x_g(?P<groups>\d+)_imagenet\.pth$')
+
+
+def how_to_get(path: str) -> str:
+    """The download and converter commands that produce the ImageNet checkpoint ``path``."""
+    found = _PROJECT_NAME.search(osp.basename(path))
+    source = (f'snetv1_group{int(found["groups"])}_{float(found["widen"])}x.pth.tar' if found
+              else 'snetv1_groupG_Wx.pth.tar')
+    return (f'download {source} from Megvii\'s ShuffleNet-Series ({MEGVII_WEIGHTS_URL}, folder '
+            f'ShuffleNetV1/) and run: python tools/convert_checkpoint.py {source} {path}')
+
+
+def pretrained_init_cfgs(model_cfg, where: str = 'model') -> list[tuple[str, MutableMapping]]:
+    """``(config path, init_cfg)`` of every ``init_cfg`` in ``model_cfg`` that reads a file."""
+    found = []
+    if isinstance(model_cfg, MutableMapping):
+        init = model_cfg.get('init_cfg')
+        for item in init if isinstance(init, (list, tuple)) else [init]:
+            if isinstance(item, MutableMapping) and item.get('type') in PRETRAINED_INITIALISERS \
+                    and item.get('checkpoint'):
+                found.append((f'{where}.init_cfg', item))
+        for key, value in model_cfg.items():
+            if key != 'init_cfg':
+                found += pretrained_init_cfgs(value, f'{where}.{key}')
+    elif isinstance(model_cfg, (list, tuple)):
+        for i, value in enumerate(model_cfg):
+            found += pretrained_init_cfgs(value, f'{where}[{i}]')
+    return found
+
+
+def missing_checkpoint_error(path: str, where: str) -> InputFileNotFoundError:
+    """The error for an ImageNet checkpoint ``path`` (named at ``where``) that does not exist."""
+    return InputFileNotFoundError(
+        f'pretrained checkpoint {path} ({where}) not found. To get it, {how_to_get(path)}. '
+        'To train from scratch instead, pass --from-scratch to tools/train.py (it also lets '
+        'every BN layer and stage train)')
+
+
+def check_pretrained_files(model_cfg) -> None:
+    """Refuse a model config whose pretrained checkpoint files do not exist.
+
+    An ``init_cfg`` with ``missing_ok=True`` is left to its initialiser, which
+    allows the fallback only where every BN layer and stage trains.
+
+    Raises:
+        InputFileNotFoundError: naming the first missing file, where the config names
+            it, how to get it, and ``--from-scratch``.
+    """
+    for where, init in pretrained_init_cfgs(model_cfg):
+        if not checkpoint_exists(init['checkpoint']) and not init.get('missing_ok'):
+            raise missing_checkpoint_error(init['checkpoint'], where)
+
+
+def _fixed_parts(model_cfg, where: str = 'model'):
+    """``(config path, module config)`` of each module config with BN or stage settings."""
+    if isinstance(model_cfg, MutableMapping):
+        kind = model_cfg.get('type')
+        kind = getattr(kind, '__name__', kind)
+        if kind in _SHUFFLENET_MODULES or 'norm_eval' in model_cfg or \
+                'frozen_stages' in model_cfg:
+            yield where, kind, model_cfg
+        for key, value in model_cfg.items():
+            if key != 'init_cfg':
+                yield from _fixed_parts(value, f'{where}.{key}')
+    elif isinstance(model_cfg, (list, tuple)):
+        for i, value in enumerate(model_cfg):
+            yield from _fixed_parts(value, f'{where}[{i}]')
+
+
+def train_from_scratch(model_cfg) -> list[str]:
+    """Change ``model_cfg`` in place for training without ImageNet weights.
+
+    Every ``init_cfg`` that reads a checkpoint is removed (the modules keep their own
+    initialisation), and every module that keeps BN statistics or stages fixed is set
+    to train them: ``norm_eval=False``, and ``frozen_stages=-1`` where the module has
+    stages (ShuffleNetV1, or any module configured with ``frozen_stages``).
+
+    Returns:
+        list[str]: What was changed, e.g. ``'model.backbone: norm_eval=False'``.
+    """
+    changes = []
+    for where, init in pretrained_init_cfgs(model_cfg):
+        changes.append(f'{where}: {init["checkpoint"]} not loaded')
+    _remove_pretrained(model_cfg)
+    for where, kind, part in list(_fixed_parts(model_cfg)):  # then change them
+        settings = dict(norm_eval=False)
+        if kind == 'ShuffleNetV1' or 'frozen_stages' in part:
+            settings['frozen_stages'] = -1
+        part.update(settings)
+        changes.append(f'{where}: ' + ', '.join(f'{k}={v}' for k, v in settings.items()))
+    return changes
+
+
+def _remove_pretrained(model_cfg) -> None:
+    if isinstance(model_cfg, MutableMapping):
+        init = model_cfg.get('init_cfg')
+        reads = [item for item in (init if isinstance(init, (list, tuple)) else [init])
+                 if isinstance(item, MutableMapping)
+                 and item.get('type') in PRETRAINED_INITIALISERS and item.get('checkpoint')]
+        if reads:
+            kept = [i for i in init if i not in reads] if isinstance(init, (list, tuple)) else []
+            model_cfg['init_cfg'] = kept or None
+        for key, value in model_cfg.items():
+            if key != 'init_cfg':
+                _remove_pretrained(value)
+    elif isinstance(model_cfg, (list, tuple)):
+        for value in model_cfg:
+            _remove_pretrained(value)
+
+
+def _fixed_settings(module) -> list[str]:
+    """``'backbone (ShuffleNetV1): norm_eval=True, frozen_stages=0'`` for each part of
+    ``module`` that keeps BN statistics or stages fixed."""
+    fixed = []
+    for name, part in module.named_modules():
+        settings = (['norm_eval=True'] if getattr(part, 'norm_eval', False) else []) + \
+            ([f'frozen_stages={part.frozen_stages}']
+             if getattr(part, 'frozen_stages', -1) >= 0 else [])
+        if settings:
+            fixed.append(f'{name or "the module"} ({type(part).__name__}): {", ".join(settings)}')
+    return fixed
+
+
+def scratch_misconfiguration(module, missing: str) -> Optional[ConfigError]:
+    """The error for ``missing_ok`` training a module from scratch that keeps BN or stages fixed.
+
+    ``missing_ok=True`` lets a missing checkpoint fall back to the default
+    initialisation; with ``norm_eval=True`` the BN statistics would then stay at 0
+    and 1, and frozen stages would keep their random weights.
+
+    Returns:
+        ConfigError or None: None when every BN layer and stage of ``module`` trains.
+    """
+    fixed = _fixed_settings(module)
+    if not fixed:
+        return None
+    return ConfigError(
+        f'pretrained checkpoint {missing} not found, and missing_ok=True would train from '
+        f'scratch a model that keeps BN statistics or stages fixed ({"; ".join(fixed)}): its '
+        'BN statistics would stay at 0 and 1 and its frozen stages random. Get the file '
+        f'({how_to_get(missing)}), or train from scratch with tools/train.py --from-scratch, '
+        'which sets norm_eval=False and frozen_stages=-1')
