@@ -6,6 +6,10 @@ from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 
 import shufflenet_det  # noqa: F401  (registers the models)
+from shufflenet_det.datasets.synthetic_shapes import generate_shapes_dataset
+
+from .helpers import (DEMO_CONFIG, ExportedDetector, TrainedDetector, run,
+                      train_shapes_detector)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -26,6 +30,15 @@ def _mmdet_scope_and_seed():
     DefaultScope.get_instance(name, scope_name='mmdet')
     yield
     DefaultScope._instance_dict.pop(name, None)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    """Restore torch's thread count after each test: the benchmarks set it (``--threads 1``)
+    in this process, and every later test would otherwise run on one core."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 class _Records(logging.Handler):
@@ -49,3 +62,31 @@ def mmlog():
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)
+
+
+@pytest.fixture(scope='session')
+def trained_demo_detector(tmp_path_factory) -> TrainedDetector:
+    """The demo detector, trained once per test run and shared by every module that needs one.
+
+    ``configs/faster_rcnn_shufflenet_demo.py`` trained through ``tools/train.py`` for 8
+    epochs on 96 generated 128 px images (``val``: 16), with checkpoints ``epoch_4.pth``
+    and ``epoch_8.pth`` and one evaluation at the end. That is enough for real detections
+    (the ONNX parity test needs a dozen or more scoring 0.3 or more).
+
+    Shared: treat everything under ``work_dir`` and ``data_root`` as read-only, and copy
+    what a test changes into its own ``tmp_path``.
+    """
+    data_root = tmp_path_factory.mktemp('demo_shapes')
+    generate_shapes_dataset(str(data_root), num_train=96, num_val=16, image_size=128)
+    return train_shapes_detector(DEMO_CONFIG, tmp_path_factory.mktemp('demo_detector'),
+                                 data_root, num_val=16)
+
+
+@pytest.fixture(scope='session')
+def exported_demo_detector(trained_demo_detector, tmp_path_factory) -> ExportedDetector:
+    """The shared demo detector as ONNX files, exported once per test run (read-only)."""
+    trained = trained_demo_detector
+    out = tmp_path_factory.mktemp('demo_onnx') / 'demo.onnx'
+    proc = run('tools/export_onnx.py', trained.config, str(trained.checkpoint), '--out', str(out),
+               '--int8', '--calib-dir', str(trained.data_root / 'train'), '--calib-num', '8')
+    return ExportedDetector(out, out.with_name('demo_int8.onnx'), proc.stdout)

@@ -1,8 +1,12 @@
 """Helpers shared by the tests."""
 import importlib.util
+import os
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Optional
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,3 +25,92 @@ def load_tool(name: str) -> ModuleType:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+# A safety net against a hung tool, not a performance gate: far above what any tool run in
+# the suite takes even on a loaded 2-core machine, so only a real hang reaches it.
+TOOL_TIMEOUT_S = 3600
+
+
+def run(*args: str, check: bool = True, env: Optional[dict] = None,
+        timeout: float = TOOL_TIMEOUT_S) -> subprocess.CompletedProcess:
+    """Run ``python ARGS`` in the repository root, as a user runs the tools.
+
+    Args:
+        args: The interpreter's arguments: a tool's path and its arguments, or ``-c CODE``.
+        check (bool): Raise ``AssertionError`` with the output's tail on a non-zero exit.
+        env (dict, optional): Extra environment variables.
+        timeout (float): Seconds before a hung run is killed (:data:`TOOL_TIMEOUT_S`).
+    """
+    full_env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='2', **(env or {}))
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args[0]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n'
+                             f'{proc.stderr[-3000:]}')
+    return proc
+
+
+DEMO_CONFIG = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
+# Single-process data loading: worker processes only add start-up time to these small runs.
+LOADERS = [f'{split}_dataloader.{key}' for split in ('train', 'val', 'test')
+           for key in ('num_workers=0', 'persistent_workers=False')]
+
+
+@dataclass(frozen=True)
+class TrainedDetector:
+    """A detector trained through ``tools/train.py`` on generated shapes.
+
+    Attributes:
+        config (str): The config file the run trained.
+        checkpoint (Path): The final checkpoint.
+        work_dir (Path): The run's work dir (checkpoints, ``last_checkpoint``, logs).
+        data_root (Path): The shapes dataset: ``train/``, ``val/``, ``annotations/``.
+        num_val (int): Images in the held-out ``val`` split.
+        max_epochs (int): Epochs trained; ``checkpoint`` is ``epoch_{max_epochs}.pth``.
+        checkpoint_interval (int): Every this many epochs a checkpoint was kept.
+    """
+    config: str
+    checkpoint: Path
+    work_dir: Path
+    data_root: Path
+    num_val: int
+    max_epochs: int
+    checkpoint_interval: int
+
+
+def shapes_training_options(max_epochs: int = 8, checkpoint_interval: int = 4) -> list[str]:
+    """``--cfg-options`` of a short detector training on generated shapes.
+
+    The schedule suits 96 training images in batches of 8 (12 iterations an epoch): a
+    20-iteration warm-up, a tenfold lr drop before the last epoch, one evaluation at the
+    end, a checkpoint kept every ``checkpoint_interval`` epochs.
+    """
+    return [f'train_cfg.max_epochs={max_epochs}', f'train_cfg.val_interval={max_epochs}',
+            f'default_hooks.checkpoint.interval={checkpoint_interval}',
+            'default_hooks.checkpoint.max_keep_ckpts=-1', 'param_scheduler.0.end=20',
+            f'param_scheduler.1.milestones=[{max_epochs - 1}]', *LOADERS]
+
+
+def train_shapes_detector(config: str, work_dir: Path, data_root: Path, num_val: int,
+                          max_epochs: int = 8, checkpoint_interval: int = 4) -> TrainedDetector:
+    """Train ``config`` on the shapes at ``data_root`` through ``tools/train.py``, with
+    :func:`shapes_training_options`."""
+    run('tools/train.py', config, '--work-dir', str(work_dir), '--data-root', str(data_root),
+        '--cfg-options', *shapes_training_options(max_epochs, checkpoint_interval))
+    return TrainedDetector(config, work_dir / f'epoch_{max_epochs}.pth', work_dir, data_root,
+                           num_val, max_epochs, checkpoint_interval)
+
+
+@dataclass(frozen=True)
+class ExportedDetector:
+    """The shared demo detector exported by ``tools/export_onnx.py --int8``.
+
+    Attributes:
+        onnx (Path): The float32 detector.
+        int8 (Path): Its int8 copy, calibrated on 8 training images.
+        log (str): What the export printed (its checks).
+    """
+    onnx: Path
+    int8: Path
+    log: str
