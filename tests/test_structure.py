@@ -15,7 +15,7 @@ PACKAGE = REPO / 'shufflenet_det'
 # not even inside a function (style.md: models at the bottom, tools on top).
 LAYERS = [
     {'errors', 'stack'},
-    {'fileio', 'config'},
+    {'fileio', 'images', 'config'},
     {'models'},
     {'checkpoint'},
     {'datasets'},

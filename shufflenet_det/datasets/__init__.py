@@ -1,8 +1,11 @@
-from .coco import (AnnotationError, ImageDecodeError, StrictLoadImageFromFile, ValidatedCOCO,
-                   ValidatedCocoDataset, read_image)
+from ..images import ImageDecodeError, ImageFileError, ImageNotFoundError, read_image
+from .coco import ValidatedCOCO, ValidatedCocoDataset
+from .coco_schema import AnnotationError
+from .image_loading import StrictLoadImageFromFile
 from .imagenet import ImageNetFolder, build_transforms
 from .layout import DatasetLayoutError, check_dataset_paths, set_data_root
 
-__all__ = ['AnnotationError', 'DatasetLayoutError', 'ImageDecodeError', 'ImageNetFolder',
-           'StrictLoadImageFromFile', 'ValidatedCOCO', 'ValidatedCocoDataset', 'build_transforms',
-           'check_dataset_paths', 'read_image', 'set_data_root']
+__all__ = ['AnnotationError', 'DatasetLayoutError', 'ImageDecodeError', 'ImageFileError',
+           'ImageNetFolder', 'ImageNotFoundError', 'StrictLoadImageFromFile', 'ValidatedCOCO',
+           'ValidatedCocoDataset', 'build_transforms', 'check_dataset_paths', 'read_image',
+           'set_data_root']

@@ -5,8 +5,9 @@ import mmcv
 import numpy as np
 from mmdet.registry import VISUALIZERS
 
-from ..datasets.coco import read_image
+from ..datasets.image_loading import check_image_fits_pipeline
 from ..fileio import atomic_path
+from ..images import read_image
 
 
 def draw_result(image: np.ndarray, result, visualizer_cfg: dict, dataset_meta: Optional[dict],
@@ -32,6 +33,8 @@ def draw_detections(model, image_path: str, out_file: str, score_thr: float = 0.
         int: the number of detections drawn.
     """
     from mmdet.apis import inference_detector
+    from mmdet.utils import get_test_pipeline_cfg
     image = read_image(image_path)
+    check_image_fits_pipeline(image_path, image, get_test_pipeline_cfg(model.cfg))
     return draw_result(image, inference_detector(model, image), model.cfg.visualizer,
                        model.dataset_meta, out_file, score_thr)
