@@ -3,7 +3,8 @@
 # (shufflenet_det.datasets.coco) fails naming the file on a broken annotation file or an
 # undecodable image, and skips (counting) boxes with non-positive size. The pipelines keep
 # mmcv's LoadImageFromFile by name, which MMDetection's DetInferencer looks for; the dataset
-# loads through its strict subclass.
+# loads through its strict subclass. Dataset and ValidatedCocoMetric map labels to the
+# categories by name, whatever the order of a file's categories.
 _base_ = 'mmdet::_base_/datasets/coco_detection.py'
 
 train_pipeline = [
@@ -23,3 +24,5 @@ test_pipeline = [
 train_dataloader = dict(dataset=dict(type='ValidatedCocoDataset', pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset', pipeline=test_pipeline))
 test_dataloader = val_dataloader
+val_evaluator = dict(type='ValidatedCocoMetric')
+test_evaluator = val_evaluator

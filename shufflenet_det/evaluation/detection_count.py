@@ -32,11 +32,15 @@ class DetectionCount(BaseMetric):
         return dict(images=len(results), detections=int(sum(results)))
 
 
+_COCO_METRICS = ('CocoMetric', 'mmdet.CocoMetric', 'ValidatedCocoMetric',
+                 'mmdet.ValidatedCocoMetric')
+
+
 def coco_metric_names(evaluator_cfg) -> list[str]:
     """The AP keys ``CocoMetric`` reports for ``evaluator_cfg`` (a metric config or a list)."""
     names = []
     for cfg in evaluator_cfg if isinstance(evaluator_cfg, (list, tuple)) else [evaluator_cfg]:
-        if isinstance(cfg, dict) and cfg.get('type') in ('CocoMetric', 'mmdet.CocoMetric'):
+        if isinstance(cfg, dict) and cfg.get('type') in _COCO_METRICS:
             prefix = cfg.get('prefix') or 'coco'
             metrics = cfg.get('metric', 'bbox')
             for metric in [metrics] if isinstance(metrics, str) else metrics:

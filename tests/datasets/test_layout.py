@@ -39,4 +39,4 @@ def test_only_the_missing_annotation_is_reported(tmp_path):
         check_dataset_paths(cfg)
     missing = [line for line in str(info.value).splitlines() if line.startswith('  missing ')]
     assert len(missing) == 1 and 'instances_val2017.json' in missing[0]
-    assert 'val_dataloader, test_dataloader, CocoMetric' in missing[0]
+    assert 'val_dataloader, test_dataloader, ValidatedCocoMetric' in missing[0]
