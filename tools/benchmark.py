@@ -27,11 +27,10 @@ for torchvision's 320 and full-size models). See shufflenet_det/analysis/benchma
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
 from shufflenet_det.analysis import benchmark as bench
 from shufflenet_det.analysis import detector_benchmark, training_benchmark
 from shufflenet_det.apis import run_tool
+from shufflenet_det.config import CfgOptionsAction
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,7 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     d.add_argument('--onnx', action='store_true',
                    help='ONNX Runtime rows for every detector, torchvision\'s included')
     d.add_argument('--int8', action='store_true', help='int8 ONNX Runtime rows (with --onnx)')
-    d.add_argument('--cfg-options', nargs='+', action=DictAction,
+    d.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                    help='override settings of every config, e.g. '
                    'model.test_cfg.rpn.max_per_img=150')
     d.add_argument('--device', default='cpu',

@@ -13,9 +13,8 @@ import argparse
 import os
 import sys
 
-from mmengine.config import DictAction
-
 from shufflenet_det.apis import evaluate, run_tool
+from shufflenet_det.config import CfgOptionsAction
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,7 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', help='dump the predictions to this .pkl file')
     parser.add_argument('--show-dir', help='draw the predictions into this folder')
     parser.add_argument('--data-root', help='dataset root replacing the config\'s data_root')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')

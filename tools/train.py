@@ -17,9 +17,8 @@ import argparse
 import os
 import sys
 
-from mmengine.config import DictAction
-
 from shufflenet_det.apis import run_tool, train
+from shufflenet_det.config import CfgOptionsAction
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='resume from CKPT, or from the latest checkpoint in the work '
                         'dir if no CKPT is given')
     parser.add_argument('--data-root', help='dataset root replacing the config\'s data_root')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. train_cfg.max_epochs=6')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
