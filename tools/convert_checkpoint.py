@@ -25,14 +25,16 @@ and ``meta``: ``arch``, ``source``, ``converted_from`` and ``input_convention``,
 the mean, std and bgr_to_rgb that a detector's data preprocessor must use with
 these weights. It is written atomically, and only after every check passed.
 
-Exit status: 0 on success, 2 if the file was refused (the reason is on stderr,
-DST not written).
+Exit status: 0 on success, 2 if the file was refused or DST cannot be written (a
+folder, or in a read-only folder; checked first). The reason is on stderr, DST not
+written.
 """
 import argparse
 import sys
 
 from shufflenet_det.apis import run_tool
 from shufflenet_det.checkpoint import convert_file
+from shufflenet_det.fileio import check_writable
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,9 +56,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    return run_tool(convert_file, args.src, args.dst,
-                    progress=lambda m: print(f'[convert] {m}', flush=True),
-                    tolerance=args.tolerance, groups=args.groups, widen_factor=args.widen_factor)
+    # DST first: converting reads and checks the whole file before anything is written.
+    return run_tool(check_writable, args.dst, 'DST') or run_tool(
+        convert_file, args.src, args.dst, progress=lambda m: print(f'[convert] {m}', flush=True),
+        tolerance=args.tolerance, groups=args.groups, widen_factor=args.widen_factor)
 
 
 if __name__ == '__main__':

@@ -19,7 +19,7 @@ from ..datasets import check_dataset_paths
 from ..engine import setup_cpu_distributed
 from ..evaluation import DetectionCount, coco_metric_names
 from ..errors import ConfigError
-from ..fileio import atomic_open, atomic_path
+from ..fileio import atomic_open, atomic_path, check_writable
 from .runner_config import prepare_config
 
 
@@ -93,9 +93,11 @@ def evaluate(config: str, checkpoint: str, work_dir: Optional[str] = None,
         dict: The metrics written to ``WORK_DIR/metrics.json``.
 
     Raises:
-        InputError: a missing or broken config, checkpoint or dataset path, or a
-            checkpoint that does not fit the model.
+        InputError: a missing or broken config, checkpoint or dataset path, an output
+            that cannot be written, or a checkpoint that does not fit the model.
     """
+    check_writable(out, '--out')
+    check_writable(show_dir, '--show-dir', directory=True)
     if str(checkpoint).endswith('.onnx'):
         if show_dir or launcher != 'none':
             raise ConfigError('an ONNX file is evaluated in one process and without '

@@ -9,6 +9,7 @@ from mmengine.config import Config
 from ..config import load_config
 from ..datasets.layout import set_data_root
 from ..errors import ConfigError
+from ..fileio import check_writable
 
 
 def check_neck_in_channels(model_cfg: Mapping) -> None:
@@ -57,12 +58,14 @@ def prepare_config(config: str,
 
     The work directory is, in order of preference: ``work_dir``, the config's
     ``work_dir``, ``./work_dirs/<config name>``. ``data_root`` is applied after
-    ``cfg_options``, so it wins over a root set there. The model's backbone and
-    neck are checked to fit together (:func:`check_neck_in_channels`).
+    ``cfg_options``, so it wins over a root set there. The work directory must be
+    writable (or creatable), and the model's backbone and neck are checked to fit
+    together (:func:`check_neck_in_channels`).
 
     Raises:
         InputFileNotFoundError: ``config`` does not exist.
-        ConfigError: the config cannot be read, or its backbone or neck cannot work.
+        ConfigError: the config cannot be read, an option cannot take effect, the
+            work directory cannot be written, or the backbone and neck cannot work.
     """
     cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
@@ -70,6 +73,8 @@ def prepare_config(config: str,
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    check_writable(cfg.work_dir, '--work-dir' if work_dir is not None else 'work_dir',
+                   directory=True)
     if data_root is not None:
         set_data_root(cfg, data_root)
     if 'model' in cfg:
