@@ -1,4 +1,5 @@
 import logging
+import sys
 
 import pytest
 import torch
@@ -39,6 +40,21 @@ def _torch_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _mmengine_console_to_this_test():
+    """Point MMEngine's console handlers whose stream is closed at this test's stdout.
+
+    An MMLogger binds ``sys.stdout`` when it is created: under pytest, the capture of the
+    test that created it, closed once that test ended. A later ``print_log`` would then
+    print ``--- Logging error ---`` and a traceback into the captured stderr.
+    """
+    for logger in list(MMLogger._instance_dict.values()):
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler and getattr(handler.stream, 'closed',
+                                                                  False):
+                handler.stream = sys.stdout  # not setStream(), which flushes the closed one
 
 
 class _Records(logging.Handler):

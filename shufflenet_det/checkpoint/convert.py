@@ -10,8 +10,9 @@ The output is written atomically, and only once every check has passed.
 from collections.abc import Callable
 from typing import Optional
 
-from .formats import (MEGVII_FORMAT, check_requested_architecture, describe_architecture,
-                      detect_format, read_source, validate_requested, write_converted)
+from .formats import (MEGVII_FORMAT, cast_to_float32, check_requested_architecture,
+                      describe_architecture, detect_format, read_source, validate_requested,
+                      write_converted)
 from .megvii import convert_megvii, prepare_megvii
 from .openmmlab import check_openmmlab, prepare_openmmlab
 
@@ -49,6 +50,7 @@ def convert_file(src: str, dst: str, progress: Callable[[str], None] = print,
     validate_requested(groups, widen_factor)
     state = read_source(src, progress)
     fmt = detect_format(state, src)
+    state = cast_to_float32(state, src, progress)
     state, arch = prepare_megvii(state, src) if fmt == MEGVII_FORMAT else prepare_openmmlab(state)
     progress(f'{_FORMAT_TITLES[fmt]}: ShuffleNetV1 '
              f'{describe_architecture(arch["groups"], arch["widen_factor"])} '

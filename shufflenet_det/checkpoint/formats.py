@@ -11,6 +11,7 @@ caller requested (:func:`check_requested_architecture`).
 from collections.abc import Callable, Mapping
 from typing import Optional
 
+import torch
 from torch import Tensor
 
 from ..errors import InputError
@@ -166,6 +167,24 @@ def check_tensors(state: Mapping[str, Tensor], hint: str = '') -> None:
     if bad:
         raise ConversionError(f'{len(bad)} tensors hold NaN or inf values '
                               f'({", ".join(bad[:4])}){hint}')
+
+
+def cast_to_float32(state: Mapping[str, Tensor], source: str,
+                    progress: Callable[[str], None]) -> dict[str, Tensor]:
+    """``state`` with every floating-point tensor in float32, saying so if any was not.
+
+    The converted weights are checked against the official float32 network and
+    loaded into float32 models; a file saved in half precision (or bfloat16, or
+    float64) is widened or rounded to float32 here, once, with one message.
+    """
+    other = sorted({str(v.dtype).replace('torch.', '') for v in state.values()
+                    if v.is_floating_point() and v.dtype != torch.float32})
+    if not other:
+        return dict(state)
+    count = sum(v.is_floating_point() and v.dtype != torch.float32 for v in state.values())
+    progress(f'{source}: {count} tensors are {" or ".join(other)}; converted to float32, the '
+             'precision of the official weights and of the models they load into')
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
 def read_source(src: str, progress: Callable[[str], None]) -> dict[str, Tensor]:

@@ -6,10 +6,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from ..errors import InputError, InputFileNotFoundError
 from ..fileio import atomic_open
+from .digest import (ABSENT, MATCH, MISMATCH, check_tensor_digest, record_tensor_digest,
+                     recorded_tensor_digest)
 
 # torch.save writes a zip archive; files of torch < 1.6 and bare pickles start with the
 # pickle protocol opcode.
@@ -28,14 +31,19 @@ class UnsafeCheckpointError(CheckpointFileError):
 def atomic_save(obj, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename it into place.
 
-    An interrupted save leaves no partial file at ``path``.
+    An interrupted save leaves no partial file at ``path``. A checkpoint dict (one
+    holding ``state_dict``) gets the digest of its tensors in ``meta['tensor_digest']``
+    (:mod:`~shufflenet_det.checkpoint.digest`), which :func:`load_checkpoint_file`
+    checks; ``obj`` itself is not changed.
     """
+    if isinstance(obj, Mapping) and 'state_dict' in obj:
+        obj = record_tensor_digest(dict(obj))
     with atomic_open(path, 'wb') as f:
         torch.save(obj, f)
     return Path(path)
 
 
-def load_checkpoint_file(path: str | os.PathLike, map_location='cpu'):
+def _unpickle_checkpoint_file(path: str | os.PathLike, map_location='cpu'):
     """``torch.load(path, weights_only=True)``, with errors that say what is wrong with the file.
 
     Only tensors, plain containers and the types allow-listed by
@@ -86,6 +94,51 @@ def load_checkpoint_file(path: str | os.PathLike, map_location='cpu'):
             'cut short elsewhere (a copy, a download, a full disk)') from exc
 
 
+_REPORTED_UNVERIFIED: set[str] = set()
+
+
+def verify_tensor_digest(ckpt, source: str) -> None:
+    """Check a loaded checkpoint's tensors against the digest recorded when it was written.
+
+    A file without a digest (Megvii's, OpenMMLab's, MMDetection's) passes, with one log
+    line per file saying that its content could not be verified.
+
+    Raises:
+        CheckpointFileError: the tensors differ from the recorded digest.
+    """
+    status = check_tensor_digest(ckpt)
+    if status == MISMATCH:
+        raise CheckpointFileError(
+            f'{source} is corrupt: its tensors do not match the digest recorded when it was '
+            "written (meta['tensor_digest']), so some of its bytes changed since on a disk, "
+            'in a copy or a download. Use another copy of the file')
+    if status != MATCH and source not in _REPORTED_UNVERIFIED:
+        _REPORTED_UNVERIFIED.add(source)
+        why = ('records no tensor digest (it was written by another program, e.g. Megvii, '
+               'OpenMMLab or MMDetection)') if status == ABSENT else (
+            f"records its tensor digest with {recorded_tensor_digest(ckpt).get('algorithm')!r}, "
+            'which this version cannot compute')
+        print_log(f'{source} {why}: its content is loaded unverified', logger='current')
+
+
+def load_checkpoint_file(path: str | os.PathLike, map_location='cpu'):
+    """Read ``path`` safely (:func:`_unpickle_checkpoint_file`) and verify its content.
+
+    Only tensors, plain containers and MMEngine's checkpoint types are unpickled, and
+    the tensors are checked against the digest this project records when it writes
+    a checkpoint (:func:`verify_tensor_digest`).
+
+    Raises:
+        InputFileNotFoundError: ``path`` does not exist.
+        UnsafeCheckpointError: the file holds another pickled type (named in the message).
+        CheckpointFileError: the file is a directory, empty, truncated, not a PyTorch
+            checkpoint, or its tensors do not match their recorded digest.
+    """
+    ckpt = _unpickle_checkpoint_file(path, map_location)
+    verify_tensor_digest(ckpt, str(path))
+    return ckpt
+
+
 def checkpoint_exists(path: str) -> bool:
     """True for an existing local path and for any URL-like (``scheme://``) path."""
     return '://' in str(path) or os.path.exists(path)
@@ -106,6 +159,7 @@ def read_checkpoint(path: str, map_location: str = 'cpu') -> tuple[dict, dict]:
     """
     if '://' in str(path):
         ckpt = _load_checkpoint(path, map_location=map_location)
+        verify_tensor_digest(ckpt, str(path))
     else:
         ckpt = load_checkpoint_file(path, map_location)
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, Mapping) else None

@@ -9,12 +9,15 @@ MMEngine's ``CheckpointHook`` has three gaps for long runs:
 3. Checkpoints hold no random-number state, and validation draws from the same
    generators as training, so a resumed run samples different RoIs and
    augmentations than the uninterrupted run from the same seed.
+4. Nothing in a checkpoint tells a damaged tensor from a trained one.
 
 :class:`ResumableCheckpointHook` closes them: the checkpoint is written under a
 hidden ``.partial`` name and renamed into place, ``last_checkpoint`` is replaced
 atomically, outdated checkpoints are deleted only afterwards, every rank's
 Python, NumPy, torch (and CUDA) generator states travel in the checkpoint's
-message hub, and validation runs on a saved-and-restored generator state.
+message hub, validation runs on a saved-and-restored generator state, and
+every checkpoint records a digest of its tensors in ``meta['tensor_digest']``
+(:mod:`shufflenet_det.checkpoint.digest`), which the loaders check.
 
 Bit-exact resumption also needs the data order and augmentation to be
 reproducible from that state: ``num_workers=0`` or ``persistent_workers=False``
@@ -33,9 +36,54 @@ from mmdet.registry import HOOKS
 from mmengine.dist import all_gather_object, get_dist_info, is_distributed, is_main_process
 from mmengine.hooks import CheckpointHook
 
+from ..checkpoint.digest import record_tensor_digest
+from ..checkpoint.io import CheckpointFileError
 from ..fileio import PARTIAL_SUFFIX, atomic_open
 
 RNG_STATES_KEY = 'shufflenet_det_rng_states'
+LAST_CHECKPOINT = 'last_checkpoint'
+_SHOWN_BYTES = 60
+
+
+def read_last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint that ``WORK_DIR/last_checkpoint`` names; None if there is no such file.
+
+    MMEngine's ``find_latest_checkpoint`` returns whatever the file holds, and the
+    Runner then fails on it somewhere inside its setup (or, for an empty file,
+    resumes from ``''``).
+
+    Raises:
+        CheckpointFileError: the file is empty, not a path (binary or several lines),
+            or names a local file that does not exist; the message names the file and
+            shows what it holds.
+    """
+    path = osp.join(work_dir, LAST_CHECKPOINT)
+    if not osp.lexists(path):
+        return None
+    try:
+        with open(path, 'rb') as f:
+            raw = f.read(4096)
+    except OSError as exc:  # e.g. a directory of that name
+        raise CheckpointFileError(f'{path} cannot be read ({exc.strerror}); it should be a '
+                                  'text file naming the newest checkpoint of the run') from exc
+    try:
+        text = raw.decode('utf-8').strip()
+    except UnicodeDecodeError:
+        text = None
+    shown = repr(raw[:_SHOWN_BYTES]) + (' ...' if len(raw) > _SHOWN_BYTES else '')
+    if text is None or not text.isprintable():
+        problem = f'holds {shown}, not the path of a checkpoint'
+    elif not text:
+        problem = 'is empty'
+    elif '://' not in text and not osp.isfile(text):
+        problem = f'names {text}, which ' + ('is not a file' if osp.exists(text) else
+                                             'does not exist')
+    else:
+        return text
+    raise CheckpointFileError(
+        f'{path} {problem}; it should hold the path of the newest checkpoint of the run, '
+        'as the checkpoint hook writes it. Name the checkpoint to resume from (--resume '
+        f'CKPT), or delete {path} to start the run afresh')
 
 
 def capture_rng_state() -> dict:
@@ -94,6 +142,12 @@ class ResumableCheckpointHook(CheckpointHook):
                     f'the checkpoint holds generator states for {len(states)} processes but '
                     f'this run has {world_size}; continuing from fresh seeds, so the resumed '
                     'run will not repeat the original one exactly')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        # At this hook's priority (VERY_LOW) the hooks that rewrite the checkpoint (e.g.
+        # EMAHook, NORMAL, which swaps in the averaged weights) have already run, so the
+        # digest covers the tensors as they are written.
+        record_tensor_digest(checkpoint)
 
     def before_val(self, runner) -> None:
         self._state_before_val = capture_rng_state()

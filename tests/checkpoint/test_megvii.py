@@ -12,6 +12,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from shufflenet_det.checkpoint import (MEGVII_INPUT_CONVENTION, OPENMMLAB_INPUT_CONVENTION,
                                        load_strict)
+from shufflenet_det.checkpoint.digest import compute_tensor_digest
 from shufflenet_det.checkpoint.openmmlab import infer_openmmlab_architecture
 from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1, shufflenet_v1_channels
 from shufflenet_det.models.backbones import WIDEN_FACTORS
@@ -218,6 +219,24 @@ def test_checkpoints_with_nan_values_are_refused(tmp_path, capsys):
     assert '1 tensors hold NaN or inf values (features.5.branch_main_2.1.running_var)' in err
 
 
+def test_a_half_precision_file_converts_in_float32_saying_so(tmp_path, capsys):
+    official, src = _official_file(tmp_path, 3, '0.5x')
+    ckpt = torch.load(src, weights_only=True)
+    floating = sum(v.is_floating_point() for v in ckpt['state_dict'].values())
+    ckpt['state_dict'] = {k: v.half() if v.is_floating_point() else v
+                          for k, v in ckpt['state_dict'].items()}
+    torch.save(ckpt, src)
+    dst = tmp_path / 'converted.pth'
+    assert convert_checkpoint.main([str(src), str(dst)]) == 0
+    assert (f'{src}: {floating} tensors are float16; converted to float32'
+            in capsys.readouterr().out)
+    converted = torch.load(dst, weights_only=True)
+    assert {v.dtype for v in converted['state_dict'].values() if v.is_floating_point()} == {
+        torch.float32}
+    # Checked against the official network with the same (half-precision) weights.
+    assert converted['meta']['verified_max_abs_diff'] <= 1e-4
+
+
 def _fails_without_output(argv, tmp_path, capsys) -> str:
     """Run the converter expecting exit 2 and no new file; return stderr."""
     before = set(tmp_path.iterdir())
@@ -309,6 +328,7 @@ def test_openmmlab_checkpoints_are_verified_and_written_unchanged(
     assert f'wrote {dst}' in out
 
     ckpt = torch.load(dst, weights_only=True)
+    assert ckpt['meta'].pop('tensor_digest') == compute_tensor_digest(ckpt)
     assert ckpt['meta'] == dict(
         source='openmmlab', converted_from=str(src), input_convention=OPENMMLAB_INPUT_CONVENTION,
         arch=dict(type='ShuffleNetV1', groups=groups, widen_factor=widen, shuffle_order='paper'))

@@ -97,3 +97,42 @@ def test_cpu_distributed_setup_is_skipped_without_a_launcher_and_refuses_slurm(m
     with pytest.raises(ValueError, match=r"launcher 'slurm' needs CUDA in mmengine 0\.10\.7; .*"
                                          r"torchrun \(tools/dist_train\.sh\)"):
         setup_cpu_distributed(Config(dict(launcher='slurm')))
+
+
+def test_runner_checkpoints_record_a_digest_of_all_their_tensors(tmp_path):
+    from shufflenet_det.checkpoint import load_checkpoint_file
+    from shufflenet_det.checkpoint.digest import compute_tensor_digest, named_tensors
+    _runner(tmp_path, max_iters=2).train()
+    ckpt = load_checkpoint_file(tmp_path / 'iter_2.pth')  # verifies the digest
+    names = [name for name, _ in named_tensors(ckpt)]
+    assert 'state_dict/w' in names
+    assert any(name.startswith('message_hub/') for name in names)  # the generator states
+    recorded = ckpt['meta']['tensor_digest']
+    assert recorded == compute_tensor_digest(ckpt) and recorded['algorithm'] == 'crc32'
+    ckpt['state_dict']['w'][0] += 1e-3
+    assert compute_tensor_digest(ckpt) != recorded
+
+
+@pytest.mark.parametrize('content,says', [
+    (None, None),
+    (b'', r'is empty'),
+    (b'\x00\x9f\x92\x96junk', r"holds b'\\x00\\x9f\\x92\\x96junk', not the path of a checkpoint"),
+    (b'/nowhere/iter_3.pth\n', r'names /nowhere/iter_3\.pth, which does not exist'),
+    (b'two\nlines', r"holds b'two\\nlines'"),
+], ids=['absent', 'empty', 'binary', 'missing-target', 'two-lines'])
+def test_last_checkpoint_holding_garbage_is_an_error_naming_it(tmp_path, content, says):
+    from shufflenet_det.checkpoint import CheckpointFileError
+    from shufflenet_det.engine.checkpointing import read_last_checkpoint
+    if content is None:
+        assert read_last_checkpoint(str(tmp_path)) is None
+        return
+    (tmp_path / 'last_checkpoint').write_bytes(content)
+    with pytest.raises(CheckpointFileError, match=f'^{tmp_path}/last_checkpoint {says}'):
+        read_last_checkpoint(str(tmp_path))
+
+
+def test_last_checkpoint_naming_an_existing_file_is_returned(tmp_path):
+    from shufflenet_det.engine.checkpointing import read_last_checkpoint
+    (tmp_path / 'iter_1.pth').touch()
+    (tmp_path / 'last_checkpoint').write_text(f'{tmp_path}/iter_1.pth\n')
+    assert read_last_checkpoint(str(tmp_path)) == f'{tmp_path}/iter_1.pth'
