@@ -27,6 +27,8 @@ from ..deploy import export_onnx, int8_path, onnxruntime_session, quantize_int8
 from ..errors import ConfigError
 from ..fileio import atomic_open
 from ..models import ShuffleNetClassifier
+from .benchmark_inputs import (check_at_least, check_peers, check_report_paths, parse_sizes,
+                               parse_specs)
 
 # (height, width) of the paper's Table 8
 TABLE8_SIZES = ((224, 224), (480, 640), (720, 1280))
@@ -180,12 +182,6 @@ def torchvision_classifier(name: str) -> nn.Module:
 # --------------------------------------------------------------------------- runs
 
 
-def _spec(text: str) -> tuple[int, float]:
-    """'1x_g3' -> (3, 1.0)."""
-    width, groups = text.lower().split('_g')
-    return int(groups), float(width.rstrip('x'))
-
-
 def _macs(model: nn.Module, x: torch.Tensor) -> Optional[int]:
     from .complexity import count_complexity
     try:
@@ -237,8 +233,7 @@ def backbone_candidates(specs, peers, height, width, batch, ablation, onnx, comp
     for peer in peers:
         model = torchvision_classifier(peer)
         add(peer, 'torchvision', model, _macs(model, x), exported=True)
-    for spec in specs:
-        groups, widen = _spec(spec)
+    for groups, widen in parse_specs(specs):
         name = f'shufflenet_v1_{widen}x_g{groups}'
         steps = ablation_models(groups, widen)
         macs = _macs(steps['plain'], x)
@@ -313,28 +308,22 @@ def write_report(rows: list[dict], out_md: Optional[str] = None, out_json: Optio
     return table
 
 
-def parse_sizes(values: list[str]) -> list[tuple[int, int]]:
-    """``['224x224', '480x640']`` -> ``[(224, 224), (480, 640)]``.
-
-    Raises:
-        ConfigError: a value that is not HEIGHTxWIDTH with positive integers.
-    """
-    sizes = []
-    for text in values:
-        parts = text.lower().split('x')
-        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-            raise ConfigError(f'--sizes takes HEIGHTxWIDTH values such as 224x224, got {text!r}')
-        sizes.append((int(parts[0]), int(parts[1])))
-    return sizes
-
-
 def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], batch: int = 1,
                         ablation: bool = False, onnx: bool = False, compile_: bool = False,
                         threads: tuple[int, ...] = (1, 2), warmup: int = 3, repeats: int = 20,
                         out_md: Optional[str] = None, out_json: Optional[str] = None,
                         int8: bool = False,
                         progress: Callable[[str], None] = print) -> list[dict]:
-    """``tools/benchmark.py backbone``: classifiers at each size, timed together, reported."""
+    """``tools/benchmark.py backbone``: classifiers at each size, timed together, reported.
+
+    Raises:
+        ConfigError: before anything is built, for a value that cannot work.
+    """
+    check_report_paths(out_md, out_json)
+    check_at_least(1, threads=threads, repeats=repeats, batch=batch)
+    check_at_least(0, warmup=warmup)
+    parse_specs(specs)
+    check_peers(peers)
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for h, w in parse_sizes(sizes):

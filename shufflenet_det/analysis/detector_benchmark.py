@@ -17,7 +17,6 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-from mmdet.registry import MODELS
 from torch import nn
 
 from ..config import load_config
@@ -27,7 +26,9 @@ from ..deploy.detector_export import fp32_nodes_of
 from ..deploy.torchscript_export import export_torchscript_onnx
 from ..errors import ConfigError
 from .benchmark import Candidate, check_device, run, synchronized, write_report
+from .benchmark_inputs import check_at_least, check_configs, check_report_paths
 from .complexity import detector_complexity
+from .training_benchmark import build_randomly_initialised
 
 TORCHVISION_320 = 'fasterrcnn_mobilenet_v3_large_320_fpn'
 TORCHVISION_FULL = 'fasterrcnn_mobilenet_v3_large_fpn'
@@ -45,8 +46,8 @@ def lift_rpn_nms(model: nn.Module) -> None:
 
 def mmdet_detector(config: str, deploy: bool, cfg_options: Optional[dict] = None,
                    device: str = 'cpu') -> nn.Module:
-    model = MODELS.build(load_config(config, cfg_options).model)
-    model.init_weights()
+    # Random weights: timing needs no ImageNet checkpoint (the configs' is refused if missing).
+    model = build_randomly_initialised(load_config(config, cfg_options).model)
     model.eval()
     if deploy:
         deploy_detector(model)
@@ -167,9 +168,17 @@ def benchmark_detectors(configs: list[str], deploy: bool = False, short_side: Op
                         out_json: Optional[str] = None, onnx: bool = False, int8: bool = False,
                         device: str = 'cpu',
                         progress: Callable[[str], None] = print) -> list[dict]:
-    """``tools/benchmark.py detector``: configs next to torchvision's detectors, reported."""
+    """``tools/benchmark.py detector``: configs next to torchvision's detectors, reported.
+
+    Raises:
+        ConfigError: before anything is built, for a value that cannot work.
+    """
     import tempfile
+    check_report_paths(out_md, out_json)
+    check_at_least(1, threads=threads, repeats=repeats, short_side=short_side)
+    check_at_least(0, warmup=warmup)
     check_device(device)
+    check_configs(configs, cfg_options)
     if onnx and device != 'cpu':
         raise ConfigError('--onnx times ONNX Runtime on the CPU; leave out --device '
                           f'{device} for those rows')

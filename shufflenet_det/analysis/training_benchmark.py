@@ -30,6 +30,7 @@ from ..config import load_config
 from ..datasets.synthetic_shapes import draw_image
 from ..errors import ConfigError
 from .benchmark import check_device, device_name, synchronize, write_report
+from .benchmark_inputs import check_at_least, check_configs, check_report_paths
 
 
 def _train_transform(cfg, name: str) -> Optional[dict]:
@@ -211,9 +212,19 @@ def benchmark_training(configs: Sequence[str], device: str = 'cpu', batch: Optio
                        amp: bool = False, threads: int = 2, out_md: Optional[str] = None,
                        out_json: Optional[str] = None,
                        progress: Callable[[str], None] = print) -> list[dict]:
-    """``tools/benchmark.py train``: a row per config (and an AMP row each with ``amp``)."""
+    """``tools/benchmark.py train``: a row per config (and an AMP row each with ``amp``).
+
+    Raises:
+        ConfigError: before any model is built, for a value that cannot work.
+    """
+    check_report_paths(out_md, out_json)
+    check_at_least(1, threads=threads, iters=iters, batch=batch)
+    check_at_least(0, warmup=warmup)
+    _check_device(device, amp)
+    if size:
+        parse_size(size)
+    check_configs(configs)
     torch.set_num_threads(threads)
-    _check_device(device, amp)  # before any model is built
     rows = []
     for config in configs:
         for with_amp in ((False, True) if amp else (False, )):
@@ -273,6 +284,9 @@ def loader_throughput(config: str, data_root: Optional[str] = None, workers: Seq
             those instead of ``data_root``.
     """
     from mmdet.registry import DATASETS
+    check_report_paths(out_md, out_json)
+    check_at_least(1, images=images)
+    check_at_least(0, workers=workers, synthetic=synthetic)
     cfg = load_config(config)
     if not is_classifier(cfg):
         raise ConfigError(f'{config} is not an ImageNet pretraining config (model type '
