@@ -14,6 +14,7 @@ from mmengine.analysis import FlopAnalyzer, parameter_count
 from torch import nn
 
 from ..config import load_config
+from ..errors import ConfigError
 from ..models import ShuffleNetClassifier
 
 # Paper Table 1 (1x, g = 1, 2, 3, 4, 8) and the official g=3 release (0.5x-2.0x), MFLOPs.
@@ -117,25 +118,59 @@ def detector_complexity(model: nn.Module, height: int, width: int) -> dict:
     return result
 
 
-def complexity_report(config: Optional[str] = None, shape: tuple[int, int] = (600, 800),
+MIN_INPUT_SIDE = 32  # ShuffleNet V1 downsamples 32 times
+
+
+def _check_shape(option: str, *sides: int) -> None:
+    if any(side < MIN_INPUT_SIDE for side in sides):
+        raise ConfigError(f'{option} {" ".join(map(str, sides))}: every side must be '
+                          f'{MIN_INPUT_SIDE} or more (the backbone downsamples 32 times)')
+
+
+def config_complexity_text(config: str, shape: Optional[tuple[int, int]] = None,
+                           cfg_options: Optional[dict] = None) -> str:
+    """One line: a config's model counted whole, a detector on a ``shape`` image
+    (default 600x800), a classifier (``ShuffleNetClassifier``) on a ``shape`` crop
+    (default: 224x224)."""
+    from mmdet.models.detectors import BaseDetector
+    from mmdet.registry import MODELS
+
+    model = MODELS.build(load_config(config, cfg_options).model).eval()
+    if isinstance(model, BaseDetector):
+        h, w = shape or (600, 800)
+        c = detector_complexity(model, h, w)
+        rois = '' if c['rois'] is None else f', box head on {c["rois"]} proposals'
+        return (f'{config} at {h}x{w}: {c["params"] / 1e6:.2f} M parameters, '
+                f'{c["flops"] / 1e9:.2f} GFLOPs (multiply-adds{rois})')
+    if not isinstance(model, ShuffleNetClassifier):
+        raise ConfigError(f'{config}: model type {type(model).__name__} is neither a '
+                          'detector (mmdet BaseDetector) nor ShuffleNetClassifier')
+    h, w = shape or (224, 224)
+    c = count_complexity(model, torch.zeros(1, 3, h, w))
+    return (f'{config} at {h}x{w}: {c["params"] / 1e6:.3f} M parameters, '
+            f'{c["flops"] / 1e6:.1f} MFLOPs (multiply-adds, classifier)')
+
+
+def complexity_report(config: Optional[str] = None, shape: Optional[tuple[int, int]] = None,
                       cfg_options: Optional[dict] = None, groups: int = 3,
                       widen_factor: float = 1.0, se: bool = False, shallow: bool = False,
                       size: int = 224, table: bool = False) -> str:
-    """``tools/get_flops.py``: the paper table, a whole detector, or one classifier, as text.
+    """``tools/get_flops.py``: the paper table, a config's model (detector or
+    classifier, :func:`config_complexity_text`), or one classifier, as text.
 
     The text is printed and returned.
+
+    Raises:
+        ConfigError: an input side under 32 pixels, or a config whose model is
+            neither a detector nor the classifier.
     """
+    if shape is not None:
+        _check_shape('--shape', *shape)
+    _check_shape('--size', size)
     if table:
         text = paper_table()
     elif config:
-        from mmdet.registry import MODELS
-
-        model = MODELS.build(load_config(config, cfg_options).model).eval()
-        h, w = shape
-        c = detector_complexity(model, h, w)
-        rois = '' if c['rois'] is None else f', box head on {c["rois"]} proposals'
-        text = (f'{config} at {h}x{w}: {c["params"] / 1e6:.2f} M parameters, '
-                f'{c["flops"] / 1e9:.2f} GFLOPs (multiply-adds{rois})')
+        text = config_complexity_text(config, shape, cfg_options)
     else:
         c = classifier_complexity(groups, widen_factor, size, with_se=se, shallow=shallow)
         text = (f'ShuffleNetV1 {widen_factor}x g={groups}{" +SE" if se else ""}'
