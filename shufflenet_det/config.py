@@ -163,10 +163,12 @@ def check_cfg_options(cfg: Config, options: dict, config: str = 'the config') ->
                 f'{", ".join(copies[:3])}{" and more" if len(copies) > 3 else ""} copied when '
                 f'the file was read, so changing it has no effect; set '
                 f'{" and ".join(copies[:3])} instead')
-        _check_nested(cfg, cfg[parts[0]], parts)
+        _check_nested(cfg, cfg[parts[0]], parts, options)
 
 
-def _check_nested(cfg: Config, node, parts: list[str]) -> None:
+def _check_nested(cfg: Config, node, parts: list[str], options: dict) -> None:
+    """Walk ``parts`` down ``node``; a missing key must be one its dict's class takes
+    (with the ``type`` the options give that dict, if they change it)."""
     key = '.'.join(parts)
     for depth, part in enumerate(parts[1:], 1):
         where = '.'.join(parts[:depth])
@@ -181,6 +183,8 @@ def _check_nested(cfg: Config, node, parts: list[str]) -> None:
         elif part in node:
             node = node[part]
         else:
+            if f'{where}.type' in options:  # e.g. optim_wrapper.type=AmpOptimWrapper
+                node = {**node, 'type': options[f'{where}.type']}
             built = _accepted_keys(node, where)
             if built is None or part in built[1]:
                 return

@@ -183,6 +183,12 @@ CASES = [
     Case('flops-cfg-typo', 'get_flops', [DEMO, '--cfg-options', 'model.neck.out_channel=32'],
          EXIT2, "FPN (model.neck) takes no 'out_channel' (it takes |); did you mean "
          'model.neck.out_channels'),
+    Case('flops-cfg-key-of-another-wrapper', 'get_flops',
+         [DEMO, '--cfg-options', 'optim_wrapper.loss_scale=dynamic'], EXIT2,
+         "OptimWrapper (optim_wrapper) takes no 'loss_scale'"),
+    Case('flops-cfg-type-changed-with-its-keys', 'get_flops',
+         [DEMO, '--shape', '32', '32', '--cfg-options', 'optim_wrapper.type=AmpOptimWrapper',
+          'optim_wrapper.loss_scale=dynamic'], OK, 'at 32x32:'),
     Case('flops-allowed-cfg-options', 'get_flops',
          [DEMO, '--shape', '64', '64', '--cfg-options', *ALLOWED], OK, 'at 64x64:'),
     # ------------------------------------------------------------------ tools/benchmark.py
