@@ -12,10 +12,14 @@
 A detector's graph takes the image as the config's test pipeline leaves it after Resize
 (BGR, 0-255) and returns boxes in that image's pixels; shufflenet_det.deploy's
 ONNXRuntimeDetector runs the pipeline around it, and tools/test.py and tools/demo.py take
-the .onnx file in place of the checkpoint. A backbone or classifier export is checked
-against PyTorch and fails (exit 1) above --tolerance. With --checkpoint, a file that
-records its architecture (converted and exported files do) decides groups, width and
-shuffle order.
+the .onnx file in place of the checkpoint, with the config it was exported from (another
+config is refused, naming the first difference). A backbone or classifier export is
+checked against PyTorch and fails (exit 1) above --tolerance. The files appear only once
+written and checked (a detector's graph: default ONNX domain, onnx.checker, one ONNX
+Runtime run), under a temporary name until then; a failure leaves none, and an --out
+that cannot be written is refused before the export starts. With --checkpoint, a file
+that records its architecture (converted and exported files do) decides groups, width
+and shuffle order.
 """
 import argparse
 import sys

@@ -136,8 +136,9 @@ def evaluate_onnx(config: str, onnx_file: str, work_dir: Optional[str] = None,
 
     from ..deploy import ONNXRuntimeDetector
     cfg = prepare_config(config, work_dir, cfg_options, data_root)
+    # The file and the config first: they must describe the same model.
+    detector = ONNXRuntimeDetector(onnx_file, threads=threads, config=cfg)
     check_dataset_paths(cfg, splits=('test_dataloader', 'Metric'))
-    detector = ONNXRuntimeDetector(onnx_file, cfg.test_dataloader.dataset.pipeline, threads)
     loader = Runner.build_dataloader(cfg.test_dataloader)
     evaluator = Evaluator(cfg.test_evaluator)
     evaluator.metrics.append(DetectionCount())

@@ -9,7 +9,8 @@ from torch import nn
 from ..checkpoint import (BACKBONE_PREFIX, check_shuffle_order, load_model_checkpoint,
                           load_strict, read_checkpoint, select_prefix)
 from ..errors import CheckFailedError, ConfigError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, check_writable
+from ..images import read_image
 from ..models import ShuffleNetClassifier, ShuffleNetV1
 from .torchscript_export import export_torchscript_onnx
 
@@ -116,11 +117,15 @@ def build_for_export(checkpoint: Optional[str] = None, groups: Optional[int] = N
 def resized_inputs(images: list[str], height: int, width: int) -> Iterator[np.ndarray]:
     """Each image resized to ``height`` x ``width``: BGR, 0-255, float32 [1, 3, H, W]."""
     import mmcv
-
-    from ..datasets import read_image
     for path in images:
         pixels = mmcv.imresize(read_image(path), (width, height))
         yield pixels.transpose(2, 0, 1)[None].astype(np.float32)
+
+
+def _check_shape(shape: tuple[int, ...]) -> None:
+    if len(shape) != 4 or shape[1] != 3 or min(shape) < 1:
+        raise ConfigError(f'--shape must be N 3 H W with N, H, W >= 1 (a batch of BGR '
+                          f'images), got {" ".join(map(str, shape))}')
 
 
 def export_shufflenet_onnx(out: str, checkpoint: Optional[str] = None,
@@ -134,26 +139,36 @@ def export_shufflenet_onnx(out: str, checkpoint: Optional[str] = None,
 
     With ``int8``, also writes ``*_int8.onnx``: every convolution and the classifier's
     fully connected layer quantized (QDQ), calibrated on the first ``calib_num`` images
-    of ``calib_dir`` resized to ``shape``.
+    of ``calib_dir`` resized to ``shape``. The files appear only once the fp32 file
+    has passed the comparison with PyTorch (and the int8 file is complete); a failure
+    leaves neither, and a destination that cannot be written is refused first.
 
     Returns:
         float: The largest difference between ONNX Runtime and PyTorch (fp32 file).
 
     Raises:
-        CheckFailedError: the difference exceeds ``tolerance`` (the file stays, for
-            inspection).
+        InputError: an output that cannot be written, a bad ``shape`` or ``tolerance``,
+            a missing or mismatched checkpoint, too few calibration images.
+        CheckFailedError: the difference exceeds ``tolerance`` (nothing is written).
     """
     from .quantize import calibration_images, int8_path, quantize_int8
+    check_writable(out, '--out')
+    if int8:
+        check_writable(int8_path(out), '--int8 output')
+    _check_shape(tuple(shape))
+    if not tolerance >= 0:
+        raise ConfigError(f'--tolerance must be >= 0, got {tolerance}')
     images = calibration_images(calib_dir, calib_num) if int8 else []
     model = build_for_export(checkpoint, groups, widen_factor, classifier, num_classes)
-    export_onnx(model, out, tuple(shape), opset)
     x = torch.rand(*shape, generator=torch.Generator().manual_seed(0)) * 255
-    diff = max_abs_diff(model, out, x)
+    with atomic_path(out) as tmp:
+        export_onnx(model, tmp, tuple(shape), opset)
+        diff = max_abs_diff(model, tmp, x)
+        if not diff <= tolerance:
+            raise CheckFailedError(f'ONNX Runtime differs from PyTorch by {diff:.3g}, above the '
+                                   f'tolerance {tolerance}; {out} was not written')
+        if int8:
+            quantize_int8(tmp, int8_path(out), resized_inputs(images, *shape[2:]), len(images),
+                          progress=progress)
     progress(f'wrote {out}; ONNX Runtime vs PyTorch max abs diff {diff:.2e}')
-    if not diff <= tolerance:
-        raise CheckFailedError(f'ONNX Runtime differs from PyTorch by {diff:.3g}, above the '
-                               f'tolerance {tolerance}')
-    if int8:
-        quantize_int8(out, int8_path(out), resized_inputs(images, *shape[2:]), len(images),
-                      progress=progress)
     return diff

@@ -11,9 +11,12 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
 
-from shufflenet_det.deploy.detector_onnx import (FasterRCNNGraph, _DeltaCoder, _RoiAlign,
-                                                 batched_nms_keep, export_detector_onnx)
+from shufflenet_det.deploy.box_coding import DeltaCoder
+from shufflenet_det.deploy.detector_export import export_detector_onnx
+from shufflenet_det.deploy.detector_graph import FasterRCNNGraph
 from shufflenet_det.deploy.onnx_export import onnxruntime_session
+from shufflenet_det.deploy.onnx_symbolic import RoiAlignOp, batched_nms_keep
+from shufflenet_det.deploy.torchscript_export import export_torchscript_onnx
 from shufflenet_det.models import shufflenet_v1_channels
 
 from ..helpers import REPO
@@ -204,11 +207,11 @@ def test_roi_align_matches_mmcv_aligned_and_not(tmp_path):
     for aligned in (True, False):
         class Layer(torch.nn.Module):
             def forward(self, f, b):
-                return _RoiAlign.apply(f, b, torch.zeros_like(b[:, 0], dtype=torch.long),
+                return RoiAlignOp.apply(f, b, torch.zeros_like(b[:, 0], dtype=torch.long),
                                        7, 6, 1 / 8, 0, aligned)
         path = tmp_path / f'roi_align_{aligned}.onnx'
-        torch.onnx.export(Layer(), (feats, boxes), str(path), input_names=['f', 'b'],
-                          dynamic_axes={'b': {0: 'n'}}, opset_version=17, dynamo=False)
+        export_torchscript_onnx(Layer(), (feats, boxes), str(path), input_names=['f', 'b'],
+                                dynamic_axes={'b': {0: 'n'}}, opset_version=17)
         got = onnxruntime_session(str(path)).run(None, {'f': feats.numpy(), 'b': boxes.numpy()})[0]
         rois = torch.cat([torch.zeros(30, 1), boxes], 1)
         expected = roi_align(feats, rois, (7, 6), 1 / 8, 0, 'avg', aligned)
@@ -231,9 +234,10 @@ def test_batched_nms_matches_mmcv(tmp_path):
         def forward(self, b, s, i):
             return batched_nms_keep(b, s, i, 0.5)
     path = tmp_path / 'nms.onnx'
-    torch.onnx.export(Layer(), (boxes, scores, idxs), str(path), input_names=['b', 's', 'i'],
-                      dynamic_axes={'b': {0: 'n'}, 's': {0: 'n'}, 'i': {0: 'n'}},
-                      opset_version=17, dynamo=False)
+    export_torchscript_onnx(Layer(), (boxes, scores, idxs), str(path),
+                            input_names=['b', 's', 'i'],
+                            dynamic_axes={'b': {0: 'n'}, 's': {0: 'n'}, 'i': {0: 'n'}},
+                            opset_version=17)
     session = onnxruntime_session(str(path))
     got = session.run(None, {'b': boxes.numpy(), 's': scores.numpy(), 'i': idxs.numpy()})[0]
     _, keep = batched_nms(boxes, scores, idxs, dict(type='nms', iou_threshold=0.5))
@@ -249,7 +253,7 @@ def test_delta_decoding_matches_mmdet_including_the_clamps(tmp_path):
     from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
     coder = DeltaXYWHBBoxCoder(target_means=(0.1, -0.1, 0.0, 0.05),
                                target_stds=(0.1, 0.1, 0.2, 0.2))
-    ours = _DeltaCoder(coder, 'test')
+    ours = DeltaCoder(coder, 'test')
     g = torch.Generator().manual_seed(5)
     xy = torch.rand(500, 2, generator=g) * 300
     rois = torch.cat([xy, xy + torch.rand(500, 2, generator=g) * 200 + 1], 1)
@@ -264,9 +268,9 @@ def test_delta_decoding_matches_mmdet_including_the_clamps(tmp_path):
     image = torch.zeros(1, 3, 201, 333)
     torch.testing.assert_close(Decode()(rois, deltas, image), expected, rtol=0, atol=0)
     path = tmp_path / 'decode.onnx'
-    torch.onnx.export(Decode(), (rois, deltas, torch.zeros(1, 3, 50, 60)), str(path),
-                      input_names=['r', 'd', 'image'], opset_version=17, dynamo=False,
-                      dynamic_axes={'r': {0: 'n'}, 'd': {0: 'n'}, 'image': {2: 'h', 3: 'w'}})
+    export_torchscript_onnx(Decode(), (rois, deltas, torch.zeros(1, 3, 50, 60)), str(path),
+                            input_names=['r', 'd', 'image'], opset_version=17,
+                            dynamic_axes={'r': {0: 'n'}, 'd': {0: 'n'}, 'image': {2: 'h', 3: 'w'}})
     got = onnxruntime_session(str(path)).run(None, {'r': rois.numpy(), 'd': deltas.numpy(),
                                                      'image': image.numpy()})[0]
     np.testing.assert_allclose(got, expected.numpy(), rtol=1e-6, atol=1e-3)
