@@ -39,12 +39,12 @@ def demo_drawer(config: str, checkpoint: str,
 
     ``checkpoint`` is a ``.pth`` file (loaded strictly into the config's model) or an
     ``.onnx`` file from ``tools/export_onnx.py`` (run by ONNX Runtime, with the config's
-    test pipeline and visualizer).
+    test pipeline and visualizer; the config must describe the exported model).
     """
     if not str(checkpoint).endswith('.onnx'):
         return partial(draw_detections, load_detector(config, checkpoint, device))
     cfg = load_config(config)
-    detector = ONNXRuntimeDetector(checkpoint, cfg.test_dataloader.dataset.pipeline)
+    detector = ONNXRuntimeDetector(checkpoint, config=cfg)
     classes = detector.classes or cfg.get('metainfo', {}).get('classes')
 
     def draw(image: str, out_file: str, score_thr: float) -> int:
