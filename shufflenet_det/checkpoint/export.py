@@ -1,6 +1,7 @@
 """Backbone-only checkpoints from classifier (pretraining) checkpoints."""
 from typing import Callable
 
+from ..fileio import check_writable
 from .io import atomic_save, read_checkpoint
 from .pretrained import select_prefix
 
@@ -17,8 +18,10 @@ def export_backbone(src: str, dst: str, progress: Callable[[str], None] = print)
         dict: ``tensors`` (how many were written) and the ``meta`` stored.
 
     Raises:
+        OutputPathError: ``dst`` cannot be written (checked before ``src`` is read).
         CheckpointMismatchError: ``src`` holds no ``backbone.*`` tensors.
     """
+    check_writable(dst, 'DST')
     state, meta = read_checkpoint(src)
     backbone = select_prefix(state, BACKBONE_PREFIX, src)
     out_meta = dict(exported_from=str(src))

@@ -165,6 +165,13 @@ CASES = [
         '--out', '{root}/b.onnx', '--shape', '1', '4', '64', '64']),
         (2, '--shape must be N 3 H W with N, H, W >= 1 (a batch of BGR images), got 1 4 64 64'),
         ('{root}/b.onnx', )),
+    # tools/export_backbone.py SRC DST: DST checked before SRC is read.
+    Case('export_backbone-dst_is_a_folder', ('tool', 'export_backbone', ['{pth}', '{folder}']),
+         (2, 'DST {folder}: is a folder; expected a file name')),
+    Case('export_backbone-dst_under_a_file', ('tool', 'export_backbone', [
+        '{pth}', '{a_file}/backbone.pth']), (2, 'is a file, not a folder')),
+    Case('export_backbone-detector_checkpoint', ('tool', 'export_backbone', [
+        '{pth}', '{root}/backbone_only.pth']), (0, 'backbone tensors to {root}/backbone_only.pth')),
     # ONNXRuntimeDetector(...)
     Case('API-pathlib_path_file', ('detector', dict(path=Path('{det}'))), ('ok', None)),
     Case('API-pth_renamed_onnx', ('detector', dict(path='{renamed}')),
