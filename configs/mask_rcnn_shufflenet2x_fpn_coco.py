@@ -6,7 +6,7 @@ from shufflenet_det.models import shufflenet_v1_channels  # noqa: E402
 stem, stage2, stage3, stage4 = shufflenet_v1_channels(3, 2.0)
 model = dict(
     data_preprocessor=dict(mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], bgr_to_rgb=False),
-    init_cfg=dict(type='ShuffleNetPretrained', missing_ok=True,
+    init_cfg=dict(type='ShuffleNetPretrained',
                   checkpoint='checkpoints/shufflenet_v1_2x_g3_imagenet.pth'),
     backbone=dict(_delete_=True, type='ShuffleNetV1', groups=3, widen_factor=2.0,
                   out_indices=(1, 2, 3), frozen_stages=0, norm_eval=True),

@@ -3,7 +3,7 @@
 Set on the detector (not the backbone)::
 
     model = dict(type='FasterRCNN', init_cfg=dict(
-        type='ShuffleNetPretrained', checkpoint='checkpoints/x.pth', missing_ok=True), ...)
+        type='ShuffleNetPretrained', checkpoint='checkpoints/x.pth'), ...)
 
 The checkpoint's ``backbone.*`` tensors go to the backbone. In the paper's C4
 layout, where the backbone stops after Stage 3 and
@@ -31,6 +31,7 @@ from ..errors import ConfigError
 from ..models.roi_heads import ShuffleNetV1SharedHead
 from .io import checkpoint_exists, read_checkpoint
 from .pretrained import StrictPretrainedInit, check_shuffle_order, load_parts, select_prefix
+from .pretrained_files import allow_missing
 
 
 def _preprocessor_convention(preprocessor: nn.Module) -> Optional[dict]:
@@ -76,7 +77,10 @@ class ShuffleNetPretrainedInit(StrictPretrainedInit):
         checkpoint (str): Path or URL of a classifier or backbone checkpoint.
         prefix (str): Key prefix of the backbone in the file. Default: 'backbone.'.
         missing_ok (bool): If the local file does not exist, log a warning and
-            leave the detector to its default initialisation. Default: False.
+            leave the detector to its default initialisation; refused if a part of
+            the detector keeps BN statistics (``norm_eval``) or stages frozen, which
+            would stay random. Default: False: a missing file is an error saying how
+            to get it (``tools/train.py --from-scratch`` trains without it).
         map_location (str): Where to load tensors. Default: 'cpu'.
         strict (bool): Refuse a file whose tensors do not match the backbone (and
             C4 head) exactly. False loads the matching tensors only and lists the
@@ -88,12 +92,8 @@ class ShuffleNetPretrainedInit(StrictPretrainedInit):
         super().__init__(checkpoint, prefix, map_location, missing_ok, strict)
 
     def __call__(self, detector: nn.Module) -> None:
-        if not checkpoint_exists(self.checkpoint) and self.missing_ok:
-            print_log(f'pretrained ShuffleNet checkpoint {self.checkpoint} not found: the '
-                      'detector trains from scratch. With norm_eval=True its BN statistics '
-                      'stay at their initial values, so set norm_eval=False (and preferably '
-                      'SyncBN or GN) for such a run. README, "Pretrained weights", says how '
-                      'to get the file.', logger='current', level=30)
+        if not checkpoint_exists(self.checkpoint):
+            allow_missing(detector, self.checkpoint, self.missing_ok)
             return
         state, meta = read_checkpoint(self.checkpoint, self.map_location)
         where = f'{self.checkpoint} (prefix {self.prefix!r})'

@@ -23,6 +23,7 @@ from ..errors import CheckpointMismatchError
 from ..models.backbones import ShuffleNetV1
 from ..models.roi_heads import ShuffleNetV1SharedHead
 from .io import checkpoint_exists, read_checkpoint
+from .pretrained_files import allow_missing
 
 _SHOWN_KEYS = 8
 _STRICT_FALSE_HINT = 'Pass strict=False in the init_cfg to load only the matching tensors.'
@@ -209,7 +210,9 @@ class StrictPretrainedInit:
         prefix (str, optional): Key prefix to select and strip, e.g. 'backbone.'.
         map_location (str): Where to load tensors. Default: 'cpu'.
         missing_ok (bool): A local checkpoint that does not exist is reported as a
-            warning and nothing is loaded. Default: False.
+            warning and nothing is loaded, provided every BN layer and stage of the
+            module trains (no ``norm_eval``, no frozen stage); otherwise the run is
+            refused. Default: False: a missing file is an error saying how to get it.
         strict (bool): False loads only the tensors whose names and shapes match,
             listing the rest in a warning. Default: True.
     """
@@ -225,12 +228,8 @@ class StrictPretrainedInit:
     def __call__(self, module: nn.Module) -> bool:
         """Load into ``module``; returns False if the file is missing and that is allowed."""
         path, prefix = self.checkpoint, self.prefix
-        if not checkpoint_exists(path) and self.missing_ok:
-            print_log(f'{type(module).__name__}: pretrained checkpoint {path} not found; '
-                      'training from scratch with the default initialisation. See the README '
-                      'section "Pretrained weights" for how to get it.',
-                      logger='current', level=30)
-            return False
+        if not checkpoint_exists(path):
+            return allow_missing(module, path, self.missing_ok)
         state, meta = read_checkpoint(path, self.map_location)
         state = select_prefix(state, prefix, path)
         where = f'{path}' + (f' (prefix {prefix!r})' if prefix else '')
@@ -240,4 +239,9 @@ class StrictPretrainedInit:
                             hint=hint or _STRICT_FALSE_HINT)
         print_log(f'{type(module).__name__}: loaded {loaded} tensors from {where}',
                   logger='current')
+        if isinstance(module, (ShuffleNetV1, ShuffleNetV1SharedHead)):  # no data_preprocessor
+            convention = meta.get('input_convention', 'not recorded')
+            print_log(f'the input convention of {where} ({convention}) is not checked here: set '
+                      "model.init_cfg=dict(type='ShuffleNetPretrained', checkpoint=...) on a "
+                      'detector to have it checked', logger='current', level=30)
         return True

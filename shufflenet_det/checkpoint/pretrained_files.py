@@ -8,10 +8,13 @@ get the file. Training from scratch is a choice (``tools/train.py --from-scratch
 :func:`train_from_scratch` then removes the checkpoint and lets every BN layer and
 every stage train.
 """
+import logging
 import os.path as osp
 import re
 from collections.abc import MutableMapping
 from typing import Optional
+
+from mmengine.logging import print_log
 
 from ..errors import ConfigError, InputFileNotFoundError
 from .io import checkpoint_exists
@@ -163,3 +166,24 @@ def scratch_misconfiguration(module, missing: str) -> Optional[ConfigError]:
         'BN statistics would stay at 0 and 1 and its frozen stages random. Get the file '
         f'({how_to_get(missing)}), or train from scratch with tools/train.py --from-scratch, '
         'which sets norm_eval=False and frozen_stages=-1')
+
+
+def allow_missing(module, checkpoint: str, missing_ok: bool) -> bool:
+    """What an initialiser does when ``checkpoint`` does not exist: with ``missing_ok``
+    (and nothing in ``module`` kept fixed) log a warning and return False, else raise.
+
+    Raises:
+        InputFileNotFoundError: ``missing_ok`` is False; says how to get the file.
+        ConfigError: ``module`` keeps BN statistics or stages fixed
+            (:func:`scratch_misconfiguration`).
+    """
+    where = f'init_cfg of {type(module).__name__}'
+    if not missing_ok:
+        raise missing_checkpoint_error(checkpoint, where)
+    error = scratch_misconfiguration(module, checkpoint)
+    if error is not None:
+        raise error
+    print_log(f'pretrained checkpoint {checkpoint} ({where}) not found: training from scratch '
+              f'(missing_ok=True). To get it, {how_to_get(checkpoint)}.', logger='current',
+              level=logging.WARNING)
+    return False

@@ -99,8 +99,8 @@ def test_missing_ok_falls_back_to_scratch_with_a_warning(tmp_path, mmlog):
     backbone = ShuffleNetV1(init_cfg=dict(type='Pretrained', checkpoint=str(missing),
                                           prefix='backbone.', missing_ok=True))
     backbone.init_weights()
-    assert 'WARNING ShuffleNetV1: pretrained checkpoint' in mmlog.text
-    assert 'not_downloaded.pth not found; training from scratch' in mmlog.text
+    assert f'WARNING pretrained checkpoint {missing} (init_cfg of ShuffleNetV1) not found: ' \
+           'training from scratch (missing_ok=True). To get it, download' in mmlog.text
     # The official-code initialisation was applied.
     assert backbone.conv1.conv.weight.std().item() == pytest.approx(0.01, rel=0.15)
 
@@ -152,5 +152,7 @@ def test_unreadable_checkpoints_are_named_with_the_reason(tmp_path, name, error,
     with pytest.raises(error, match=message):
         read_checkpoint(str(tmp_path / name))
     backbone = ShuffleNetV1(init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / name)))
+    if name == 'missing.pth':  # the initialiser also says how to get an ImageNet checkpoint
+        message = r'pretrained checkpoint \S*missing\.pth \(init_cfg of ShuffleNetV1\) not found\.'
     with pytest.raises(error, match=message):
         backbone.init_weights()

@@ -63,8 +63,9 @@ def tool(*args, **popen):
 
 
 def train_args(work, root, *extra):
-    return ['tools/train.py', CONFIG, '--work-dir', str(work), '--data-root', str(root), *extra,
-            '--cfg-options', *SHAPES]
+    # No ImageNet checkpoint here: --from-scratch (without it the run stops, exit 2).
+    return ['tools/train.py', CONFIG, '--from-scratch', '--work-dir', str(work), '--data-root',
+            str(root), *extra, '--cfg-options', *SHAPES]
 
 
 def logged_losses(work):

@@ -10,10 +10,10 @@ model = dict(
     # Megvii's weights take BGR images in 0-255, not normalised; the initialiser checks this
     # against the checkpoint's recorded input convention.
     data_preprocessor=dict(mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], bgr_to_rgb=False),
-    # A converted official checkpoint (README, "Pretrained weights"): backbone.* into the
-    # backbone, Stage 4 (backbone.layers.2.*) into the RoI head. Without the file the
-    # detector trains from scratch and says so in the log.
-    init_cfg=dict(type='ShuffleNetPretrained', missing_ok=True,
+    # A converted official checkpoint: backbone.* into the backbone, Stage 4
+    # (backbone.layers.2.*) into the RoI head. Without the file tools/train.py stops and
+    # says how to get it; --from-scratch trains without it (norm_eval off, nothing frozen).
+    init_cfg=dict(type='ShuffleNetPretrained',
                   checkpoint='checkpoints/shufflenet_v1_2x_g3_imagenet.pth'),
     # 2 images per GPU are too few for BN statistics: keep the ImageNet ones (norm_eval),
     # still training the affine parameters; the stem is generic enough to freeze.

@@ -8,7 +8,7 @@ stem, stage2, stage3, stage4 = shufflenet_v1_channels(3, 2.0)
 model = dict(
     # Megvii's weights take BGR 0-255 images, not normalised (checked at initialisation).
     data_preprocessor=dict(mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], bgr_to_rgb=False),
-    init_cfg=dict(type='ShuffleNetPretrained', missing_ok=True,
+    init_cfg=dict(type='ShuffleNetPretrained',
                   checkpoint='checkpoints/shufflenet_v1_2x_g3_imagenet.pth'),
     # Few images per GPU: keep ImageNet BN statistics (norm_eval), freeze the stem.
     backbone=dict(_delete_=True, type='ShuffleNetV1', groups=3, widen_factor=2.0,
