@@ -12,61 +12,31 @@ layout, where the backbone stops after Stage 3 and
 before anything is copied: every parameter of the backbone and the head must be
 in the file, and every ``backbone.*`` tensor of the file must be used.
 
-If the file records ``meta['input_convention']`` (``tools/convert_checkpoint.py``
-and this project's pretraining do), the detector's data preprocessor must use the
-same mean, std and channel order; otherwise the weights would see inputs they
-were not trained on, and the initialiser says so instead of training on.
+The detector's data preprocessor must use the mean, std and channel order the
+weights were trained with; otherwise they would see inputs they were not trained
+on, and the initialiser says so instead of training on. The file's recorded
+convention, one stated in the ``init_cfg``, or the layout of OpenMMLab's release
+tells which (:mod:`~shufflenet_det.checkpoint.input_convention`); a file that gives
+none is refused. A missing file is an error that says how to get it.
 
 MMEngine applies a module's non-``Pretrained`` ``init_cfg`` before its children's
 ``init_weights``; the parts loaded here are marked initialised, so their own
 default initialisation does not overwrite them.
 """
-from typing import Optional
+from typing import Union
 
 from mmengine.logging import print_log
 from mmengine.registry import WEIGHT_INITIALIZERS
 from torch import nn
 
-from ..errors import ConfigError
 from ..models.roi_heads import ShuffleNetV1SharedHead
+from .input_convention import (check_input_convention, parse_input_convention,
+                               resolve_input_convention)
 from .io import checkpoint_exists, read_checkpoint
 from .pretrained import StrictPretrainedInit, check_shuffle_order, load_parts, select_prefix
 from .pretrained_files import allow_missing
 
-
-def _preprocessor_convention(preprocessor: nn.Module) -> Optional[dict]:
-    if not getattr(preprocessor, '_enable_normalize', False):
-        return None
-    return dict(mean=[round(v, 4) for v in preprocessor.mean.flatten().tolist()],
-                std=[round(v, 4) for v in preprocessor.std.flatten().tolist()],
-                bgr_to_rgb=bool(getattr(preprocessor, '_channel_conversion', False)))
-
-
-def check_input_convention(expected: dict, preprocessor: nn.Module, source: str) -> None:
-    """Raise if ``preprocessor`` does not normalise images as ``expected`` says.
-
-    Args:
-        expected (dict): ``mean``, ``std`` and ``bgr_to_rgb`` as a checkpoint records them.
-        preprocessor (nn.Module): The detector's ``DetDataPreprocessor``.
-        source (str): The checkpoint, for the message.
-
-    Raises:
-        ConfigError: naming both conventions.
-    """
-    want = dict(mean=[round(float(v), 4) for v in expected['mean']],
-                std=[round(float(v), 4) for v in expected['std']],
-                bgr_to_rgb=bool(expected['bgr_to_rgb']))
-    have = _preprocessor_convention(preprocessor)
-    if have is None:
-        have = dict(mean=[0.0] * 3, std=[1.0] * 3, bgr_to_rgb=bool(
-            getattr(preprocessor, '_channel_conversion', False)))
-    if have != want:
-        raise ConfigError(
-            f'{source} was trained on images normalised with mean={want["mean"]}, '
-            f'std={want["std"]}, bgr_to_rgb={want["bgr_to_rgb"]}, but the detector\'s '
-            f'data_preprocessor uses mean={have["mean"]}, std={have["std"]}, '
-            f'bgr_to_rgb={have["bgr_to_rgb"]}. Set model.data_preprocessor to the '
-            'checkpoint\'s values (README, "Pretrained weights").')
+__all__ = ['ShuffleNetPretrainedInit', 'check_input_convention']
 
 
 @WEIGHT_INITIALIZERS.register_module(name='ShuffleNetPretrained')
@@ -81,6 +51,11 @@ class ShuffleNetPretrainedInit(StrictPretrainedInit):
             the detector keeps BN statistics (``norm_eval``) or stages frozen, which
             would stay random. Default: False: a missing file is an error saying how
             to get it (``tools/train.py --from-scratch`` trains without it).
+        input_convention (str | dict, optional): How the weights expect images,
+            for files that do not record it: ``'megvii'`` (BGR 0-255, not
+            normalised), ``'openmmlab'`` (RGB, ImageNet mean and std) or
+            ``dict(mean=[...], std=[...], bgr_to_rgb=...)``. Checked against the
+            data preprocessor. Default: None (recorded, or told from the layout).
         map_location (str): Where to load tensors. Default: 'cpu'.
         strict (bool): Refuse a file whose tensors do not match the backbone (and
             C4 head) exactly. False loads the matching tensors only and lists the
@@ -88,16 +63,18 @@ class ShuffleNetPretrainedInit(StrictPretrainedInit):
     """
 
     def __init__(self, checkpoint: str, prefix: str = 'backbone.', missing_ok: bool = False,
-                 map_location: str = 'cpu', strict: bool = True) -> None:
+                 map_location: str = 'cpu', strict: bool = True,
+                 input_convention: Union[None, str, dict] = None) -> None:
         super().__init__(checkpoint, prefix, map_location, missing_ok, strict)
+        self.input_convention = parse_input_convention(input_convention)
 
     def __call__(self, detector: nn.Module) -> None:
         if not checkpoint_exists(self.checkpoint):
             allow_missing(detector, self.checkpoint, self.missing_ok)
             return
-        state, meta = read_checkpoint(self.checkpoint, self.map_location)
+        whole, meta = read_checkpoint(self.checkpoint, self.map_location)
         where = f'{self.checkpoint} (prefix {self.prefix!r})'
-        state = select_prefix(state, self.prefix, self.checkpoint)
+        state = select_prefix(whole, self.prefix, self.checkpoint)
         backbone = detector.backbone
         parts, named = {'': backbone}, {'model.backbone': backbone}
         shared_head = getattr(getattr(detector, 'roi_head', None), 'shared_head', None)
@@ -105,8 +82,8 @@ class ShuffleNetPretrainedInit(StrictPretrainedInit):
             parts[f'layers.{backbone.num_stages}.'] = shared_head.stage4
             named['model.roi_head.shared_head'] = shared_head
         check_shuffle_order(meta, named, where)
-        if 'input_convention' in meta:
-            check_input_convention(meta['input_convention'], detector.data_preprocessor, where)
+        convention, origin = resolve_input_convention(meta, whole, self.input_convention, where)
+        check_input_convention(convention, detector.data_preprocessor, where, origin)
         loaded = load_parts(parts, state, where, strict=self.strict)
         for module in (backbone, shared_head if len(parts) > 1 else None):
             if module is not None:

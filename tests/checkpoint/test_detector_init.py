@@ -7,13 +7,15 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 
 from shufflenet_det.checkpoint import MEGVII_INPUT_CONVENTION, OPENMMLAB_INPUT_CONVENTION
+from shufflenet_det.errors import ConfigError
 from shufflenet_det.models import ShuffleNetClassifier
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _imagenet_checkpoint(path, widen_factor=1.0, convention=MEGVII_INPUT_CONVENTION, drop=(),
-                         shuffle_order=None):
+                         shuffle_order=None, bare=False):
+    """A random classifier file; ``bare``: its state dict alone, with no ``meta``."""
     classifier = ShuffleNetClassifier(backbone=dict(
         type='ShuffleNetV1', groups=3, widen_factor=widen_factor, out_indices=(3, )))
     with torch.no_grad():
@@ -25,7 +27,7 @@ def _imagenet_checkpoint(path, widen_factor=1.0, convention=MEGVII_INPUT_CONVENT
     if shuffle_order is not None:
         meta['arch'] = dict(type='ShuffleNetV1', groups=3, widen_factor=widen_factor,
                             shuffle_order=shuffle_order)
-    torch.save(dict(state_dict=state, meta=meta), path)
+    torch.save(state if bare else dict(state_dict=state, meta=meta), path)
     return state
 
 
@@ -87,13 +89,66 @@ def test_input_convention_must_match_the_data_preprocessor(tmp_path):
     path = tmp_path / 'openmmlab_style.pth'
     _imagenet_checkpoint(path, convention=OPENMMLAB_INPUT_CONVENTION)
     with pytest.raises(ValueError, match=r'trained on images normalised with mean=\[123\.675, '
-                                         r'116\.28, 103\.53\].*bgr_to_rgb=True, but the '
-                                         r'detector\'s data_preprocessor uses mean=\[0\.0, 0\.0, '
-                                         r'0\.0\], std=\[1\.0, 1\.0, 1\.0\], bgr_to_rgb=False'):
+                                         r'116\.28, 103\.53\].*bgr_to_rgb=True \(recorded in '
+                                         r'the file\'s meta\), but the detector\'s '
+                                         r'data_preprocessor uses mean=\[0\.0, 0\.0, 0\.0\], '
+                                         r'std=\[1\.0, 1\.0, 1\.0\], bgr_to_rgb=False'):
         _detector('faster_rcnn_shufflenet1x_fpn_coco.py', path).init_weights()
-    # A file without a recorded convention (e.g. OpenMMLab's own) is not second-guessed.
-    _imagenet_checkpoint(path, convention=None)
-    _detector('faster_rcnn_shufflenet1x_fpn_coco.py', path).init_weights()
+
+
+OPENMMLAB_PREPROCESSOR = {'model.data_preprocessor.mean': [123.675, 116.28, 103.53],
+                          'model.data_preprocessor.std': [58.395, 57.12, 57.375],
+                          'model.data_preprocessor.bgr_to_rgb': True}
+
+
+def test_openmmlab_release_without_meta_is_told_from_its_layout_and_checked(tmp_path, mmlog):
+    path = tmp_path / 'shufflenet_v1_batch1024_imagenet.pth'
+    state = _imagenet_checkpoint(path, bare=True)  # as OpenMMLab publishes it: no convention
+    assert set(torch.load(path, weights_only=True)) == set(state)  # no meta, no state_dict
+    model = _detector('faster_rcnn_shufflenet1x_fpn_coco.py', path)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ConfigError, match=r"bgr_to_rgb=True \(OpenMMLab's, told from the "
+                                          r"file's layout\), but the detector's "
+                                          r'data_preprocessor uses mean=\[0\.0'):
+        model.init_weights()
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    model = _detector('faster_rcnn_shufflenet1x_fpn_coco.py', path, **OPENMMLAB_PREPROCESSOR)
+    model.init_weights()
+    assert torch.equal(model.backbone.conv1.conv.weight, state['backbone.conv1.conv.weight'])
+    assert "its layout is that of OpenMMLab's ShuffleNetV1 classifiers" in mmlog.text
+
+
+def test_a_file_of_unknown_convention_is_refused_until_the_init_cfg_states_it(tmp_path):
+    path = tmp_path / 'backbone_only.pth'
+    state = _imagenet_checkpoint(path, bare=True)
+    torch.save({k: v for k, v in state.items() if k.startswith('backbone.')}, path)
+    with pytest.raises(ConfigError) as error:
+        _detector('faster_rcnn_shufflenet1x_coco.py', path).init_weights()
+    message = str(error.value)
+    assert f"{path} (prefix 'backbone.') records no input convention" in message
+    assert "input_convention='megvii' (BGR 0-255, not normalised), 'openmmlab'" in message
+    assert 'tools/convert_checkpoint.py' in message
+    model = _detector('faster_rcnn_shufflenet1x_coco.py', path,
+                      **{'model.init_cfg.input_convention': 'megvii'})
+    model.init_weights()
+    assert torch.equal(model.roi_head.shared_head.stage4[0].g_conv_1x1_expand.conv.weight,
+                       state['backbone.layers.2.0.g_conv_1x1_expand.conv.weight'])
+    with pytest.raises(ConfigError, match=r'bgr_to_rgb=True \(stated in the init_cfg\), but'):
+        _detector('faster_rcnn_shufflenet1x_coco.py', path,
+                  **{'model.init_cfg.input_convention': 'openmmlab'}).init_weights()
+    with pytest.raises(ConfigError, match=r"input_convention='rgb' is not known; state it"):
+        _detector('faster_rcnn_shufflenet1x_coco.py', path,
+                  **{'model.init_cfg.input_convention': 'rgb'}).init_weights()
+
+
+def test_a_stated_convention_may_not_contradict_the_recorded_one(tmp_path):
+    path = tmp_path / 'converted.pth'
+    _imagenet_checkpoint(path)  # records Megvii's
+    with pytest.raises(ConfigError, match=r"records input_convention=.*'bgr_to_rgb': False\} "
+                                          r'in its meta, but the init_cfg states '
+                                          r"input_convention=.*'bgr_to_rgb': True\}"):
+        _detector('faster_rcnn_shufflenet1x_coco.py', path,
+                  **{'model.init_cfg.input_convention': 'openmmlab'}).init_weights()
 
 
 def test_the_recorded_shuffle_order_must_match_backbone_and_c4_head(tmp_path):
