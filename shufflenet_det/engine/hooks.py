@@ -5,6 +5,12 @@ from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 
 
+def _scalar(value) -> float:
+    """A logged value as a float. The loss tensors a train step returns are still part
+    of the autograd graph; ``float()`` of such a tensor makes torch warn."""
+    return value.detach().item() if hasattr(value, 'detach') else float(value)
+
+
 @HOOKS.register_module()
 class NonFiniteLossHook(Hook):
     """Stop training at the first iteration whose loss is NaN or infinite.
@@ -18,10 +24,10 @@ class NonFiniteLossHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if not outputs or 'loss' not in outputs:
             return
-        loss = float(outputs['loss'])
+        loss = _scalar(outputs['loss'])
         if math.isfinite(loss):
             return
-        parts = ', '.join(f'{k}={float(v):.4g}' for k, v in outputs.items())
+        parts = ', '.join(f'{k}={_scalar(v):.4g}' for k, v in outputs.items())
         raise RuntimeError(
             f'loss became {loss} at epoch {runner.epoch + 1}, iteration {runner.iter + 1} '
             f'({parts}); stopping instead of training on. Lower the learning rate, enable '
@@ -33,10 +39,12 @@ class BNRecalibrationHook(Hook):
     """Re-estimate BN statistics once, after the last training iteration or epoch.
 
     The official ShuffleNet recipe ends with one pass that only recomputes BN
-    statistics with the final weights. Here every BN layer's statistics are
-    reset and averaged (``momentum=None``, an exact cumulative average) over
-    ``num_iters`` training batches in train mode, without gradients, then
-    averaged across ranks. It runs before the final checkpoint is saved and
+    statistics with the final weights. Here the statistics of every BN layer that
+    trains are reset and averaged (``momentum=None``, an exact cumulative average)
+    over ``num_iters`` training batches in train mode, without gradients, then
+    averaged across ranks. BN layers that ``model.train()`` leaves in eval mode
+    (frozen stages, ``norm_eval=True``) keep their statistics: they never update
+    them in training either. It runs before the final checkpoint is saved and
     before the final validation.
 
     Args:
@@ -69,16 +77,21 @@ class BNRecalibrationHook(Hook):
         from torch.nn.modules.batchnorm import _BatchNorm
 
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+        was_training = model.training
+        model.train()  # frozen and norm_eval BN layers stay in eval mode: they are left alone
+        batch_norms = [m for m in model.modules()
+                       if isinstance(m, _BatchNorm) and m.track_running_stats]
+        norms = [m for m in batch_norms if m.training]
         if not norms:
+            model.train(was_training)
             return
         momenta = [m.momentum for m in norms]
         loader = runner.train_dataloader
         total = self.num_iters or len(loader)
+        kept = len(batch_norms) - len(norms)
         runner.logger.info(f'BNRecalibrationHook: re-estimating {len(norms)} BN layers over '
-                           f'{total} batches')
-        was_training = model.training
-        model.train()
+                           f'{total} batches' + (f'; {kept} in eval mode (frozen or norm_eval) '
+                                                 'keep their statistics' if kept else ''))
         for m in norms:
             m.reset_running_stats()
             m.momentum = None
