@@ -11,7 +11,7 @@ run arbitrary code, so :data:`SAFE_TYPES` allow-lists exactly these types, and
   shufflenet_det`` calls it, so MMEngine's own ``torch.load`` in ``--resume`` reads
   them too on torch >= 2.6, where ``weights_only=True`` is the default).
 - **torch < 2.4** (the classic stack's 2.1) has ``weights_only=True`` with a fixed
-  list only, which refuses ``HistoryBuffer``. There the file is read by
+  list only, which refuses ``HistoryBuffer``. There the file is read through
   :mod:`.restricted_unpickler`: Python's own unpickler whose ``find_class`` resolves
   only torch's weights-only list plus :data:`SAFE_TYPES`, and refuses every other
   global with the same message torch gives. Nothing else is ever unpickled.
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-from . import restricted_unpickler
+from .restricted_unpickler import for_types
 
 # Taken from NumPy's own pickles, not from module paths: NumPy 2 moved them from
 # ``numpy.core.multiarray`` to ``numpy._core.multiarray``.
@@ -44,7 +44,7 @@ SAFE_TYPES = [
 
 # torch >= 2.4; feature-tested, since the classic stack's torch 2.1 lacks it.
 HAS_SAFE_GLOBALS = hasattr(torch.serialization, 'add_safe_globals')
-_RESTRICTED_PICKLE = None if HAS_SAFE_GLOBALS else restricted_unpickler.for_types(SAFE_TYPES)
+_RESTRICTED_PICKLE = None if HAS_SAFE_GLOBALS else for_types(SAFE_TYPES)
 
 
 def _history_buffer_state(self: HistoryBuffer) -> dict:
