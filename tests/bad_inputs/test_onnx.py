@@ -18,7 +18,7 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from shufflenet_det.datasets.synthetic_shapes import CLASSES
+from shufflenet_det.datasets.synthetic_shapes import CLASSES, generate_shapes_dataset
 from shufflenet_det.deploy import ONNXRuntimeDetector, export_onnx
 from shufflenet_det.errors import InputError
 from shufflenet_det.models import ShuffleNetV1
@@ -62,13 +62,14 @@ def files(tmp_path_factory) -> dict[str, str]:
     (root / 'int8_taken').mkdir()
     (root / 'int8_taken' / 'x_int8.onnx').mkdir()
     Image.fromarray(rng.integers(0, 256, (100, 120, 3), dtype=np.uint8)).save(root / 'image.png')
+    generate_shapes_dataset(str(root / 'shapes'), num_train=1, num_val=2, image_size=64)
     return dict(root=str(root), det=str(det), int8=str(root / 'det_int8.onnx'), pth=str(pth),
                 backbone=str(backbone), truncated=str(root / 'truncated.onnx'),
                 renamed=str(root / 'checkpoint_renamed.onnx'), empty=str(root / 'empty.onnx'),
                 folder=str(root / 'folder.onnx'), a_file=str(root / 'a_file'),
                 calib=str(root / 'calib'), broken_calib=str(root / 'broken_calib'),
                 image=str(root / 'image.png'), work=str(root / 'work'),
-                read_only=str(root / 'read_only'))
+                read_only=str(root / 'read_only'), shapes=str(root / 'shapes'))
 
 
 class Case(NamedTuple):
@@ -94,6 +95,10 @@ OTHER_CONFIG = 'was exported with another config'
 TEST = ('{det}', '--work-dir', '{work}')
 CASES = [
     # tools/test.py CONFIG FILE.onnx: the file and the config are checked before the data.
+    Case('test-its_config', ('tool', 'test', [
+        CONFIG, *TEST, '--data-root', '{shapes}', '--cfg-options',
+        'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']),
+        (0, 'metrics written to {work}/metrics.json')),
     Case('test-truncated_onnx', ('tool', 'test', [CONFIG, '{truncated}', *TEST[1:]]),
          (2, NOT_ONNX)),
     Case('test-pth_renamed_onnx', ('tool', 'test', [CONFIG, '{renamed}', *TEST[1:]]),
