@@ -48,7 +48,7 @@ def _same(a: Any, b: Any) -> bool:
         return a is b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
-    if isinstance(a, list) and isinstance(b, list):
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
@@ -61,7 +61,7 @@ def _show(value: Any) -> str:
         return f'{value:.6g}'
     if value is _NOT_SET:
         return value
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return '[' + ', '.join(_show(v) for v in value) + ']'
     if isinstance(value, dict):
         return '{' + ', '.join(f'{k!r}: {_show(v)}' for k, v in value.items()) + '}'
@@ -82,8 +82,8 @@ def first_difference(field: str, recorded: Any, configured: Any) -> Optional[tup
             if found:
                 return found
         return None
-    if isinstance(recorded, list) and isinstance(configured, list) \
-            and any(isinstance(v, dict) for v in recorded + configured):
+    if isinstance(recorded, (list, tuple)) and isinstance(configured, (list, tuple)) \
+            and any(isinstance(v, dict) for v in [*recorded, *configured]):
         for i, (a, b) in enumerate(zip(recorded, configured)):
             found = first_difference(f'{field}[{i}]', a, b)
             if found:
