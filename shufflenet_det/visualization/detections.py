@@ -1,4 +1,5 @@
 """Drawing a detector's predictions on one image."""
+import hashlib
 from typing import Optional
 
 import mmcv
@@ -10,6 +11,22 @@ from ..fileio import atomic_path
 from ..images import read_image
 
 
+def drawing_visualizer(visualizer_cfg: dict):
+    """The config's visualizer for drawing into files, built once per visualizer config.
+
+    It gets a name of its own and no storage backends (the drawing goes to a file):
+    MMEngine keeps one visualizer per name in the process, a training run's holds the
+    config's name, and building that name again would warn and return the run's.
+    """
+    cfg = {k: v for k, v in dict(visualizer_cfg).items() if k not in ('name', 'vis_backends')}
+    digest = hashlib.sha1(repr(sorted(cfg.items())).encode()).hexdigest()[:12]
+    cfg['name'] = f'shufflenet_det_drawing_{digest}'
+    kind = VISUALIZERS.get(cfg['type']) if isinstance(cfg['type'], str) else cfg['type']
+    if kind.check_instance_created(cfg['name']):
+        return kind.get_instance(cfg['name'])
+    return VISUALIZERS.build(cfg)
+
+
 def draw_result(image: np.ndarray, result, visualizer_cfg: dict, dataset_meta: Optional[dict],
                 out_file: str, score_thr: float = 0.3) -> int:
     """Draw ``result`` (a ``DetDataSample``) on the BGR ``image`` into ``out_file``.
@@ -17,7 +34,7 @@ def draw_result(image: np.ndarray, result, visualizer_cfg: dict, dataset_meta: O
     Returns:
         int: the number of detections drawn (score >= ``score_thr``).
     """
-    visualizer = VISUALIZERS.build(visualizer_cfg)
+    visualizer = drawing_visualizer(visualizer_cfg)
     visualizer.dataset_meta = dataset_meta
     with atomic_path(out_file) as tmp:
         visualizer.add_datasample('detections', mmcv.bgr2rgb(image), data_sample=result,
