@@ -47,7 +47,8 @@ def files(tmp_path_factory) -> dict[str, str]:
             root / 'calib' / f'{i}.png')
     det = root / 'det.onnx'
     assert load_tool('export_onnx').main([CONFIG, str(pth), '--out', str(det), '--int8',
-                                          '--calib-dir', str(root / 'calib'), '--calib-num', '2']) == 0
+                                          '--calib-dir', str(root / 'calib'),
+                                          '--calib-num', '2']) == 0
     backbone = root / 'backbone.onnx'
     export_onnx(ShuffleNetV1(widen_factor=0.5).eval(), str(backbone), (1, 3, 64, 64))
     (root / 'truncated.onnx').write_bytes(det.read_bytes()[:det.stat().st_size // 2])
