@@ -1,8 +1,8 @@
 """The documentation's links and commands point at things that exist.
 
 Every relative link and ``#anchor`` in README.md and docs/**/*.md resolves (anchors as
-GitHub slugs its headings), and every ``tools/...`` or ``configs/...`` path inside a fenced
-code block names a file or folder of the repository.
+GitHub makes them from the headings), and every ``tools/...`` or ``configs/...`` path inside a
+fenced code block names a file or folder of the repository.
 
     .venv/bin/python -m pytest tests/test_docs.py -v
 """
