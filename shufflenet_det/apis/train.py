@@ -1,32 +1,27 @@
 """``tools/train.py``: train a detector or the ImageNet classifier with MMEngine's Runner."""
 import logging
-import os.path as osp
+from contextlib import ExitStack
 from typing import Optional
 
 from mmengine.device import get_device
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner, find_latest_checkpoint
+from mmengine.runner import Runner
 
-from ..checkpoint import load_checkpoint_file
 from ..checkpoint.pretrained_files import check_pretrained_files, train_from_scratch
 from ..datasets import check_dataset_paths
 from ..engine import setup_cpu_distributed
+from ..engine.work_dir_lock import lock_work_dir
 from ..errors import ConfigError
+from .resume import check_resume_fits, read_resume_checkpoint
 from .runner_config import prepare_config
-
-
-def _resume_source(cfg) -> Optional[str]:
-    """The checkpoint a resumed run will read (``None``: nothing to resume from)."""
-    if cfg.load_from:
-        return cfg.load_from
-    return find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
 
 
 def build_train_runner(config: str, work_dir: Optional[str] = None, amp: bool = False,
                        auto_scale_lr: bool = False, resume: Optional[str] = None,
                        data_root: Optional[str] = None, cfg_options: Optional[dict] = None,
-                       launcher: str = 'none', from_scratch: bool = False) -> Runner:
+                       launcher: str = 'none', from_scratch: bool = False,
+                       hold_lock: Optional[ExitStack] = None) -> Runner:
     """The Runner of a training run, with every input checked before anything is built.
 
     Args:
@@ -43,12 +38,17 @@ def build_train_runner(config: str, work_dir: Optional[str] = None, amp: bool = 
         from_scratch (bool): Train without the ImageNet checkpoints the config
             names, with every BN layer and stage training (``train_from_scratch``).
             Otherwise a missing checkpoint stops the run before anything is built.
+        hold_lock (ExitStack, optional): Take the work dir's lock (``.train.lock``,
+            one run per work dir) as soon as the work dir is known, and hold it
+            until this stack closes. :func:`train` passes one.
 
     Raises:
         InputError: a missing or unreadable config, dataset path, pretrained or
             resume checkpoint, or a setting that cannot work.
     """
     cfg = prepare_config(config, work_dir, cfg_options, data_root, launcher)
+    if hold_lock is not None:
+        hold_lock.enter_context(lock_work_dir(cfg.work_dir, launcher))
     if amp:
         if get_device() in ('cpu', 'mps'):
             raise ConfigError("--amp needs a GPU: MMEngine's AmpOptimWrapper trains on CUDA (or "
@@ -65,12 +65,13 @@ def build_train_runner(config: str, work_dir: Optional[str] = None, amp: bool = 
     scratch = train_from_scratch(cfg.model) if from_scratch else None
     if scratch is None:  # before the Runner builds anything: the file is needed at the start
         check_pretrained_files(cfg.get('model'))
-    if cfg.get('resume') and (source := _resume_source(cfg)) and '://' not in source:
-        # Read once up front: a truncated or unsafe file fails here with its name,
-        # not in the middle of the Runner's setup.
-        load_checkpoint_file(source)
+    # Read once up front: a damaged, unsafe or mismatched file fails with its name
+    # before the Runner loads anything.
+    resumed = read_resume_checkpoint(cfg)
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if resumed is not None:
+        check_resume_fits(runner, resumed, config)
     if scratch is not None:
         print_log('training from scratch (--from-scratch): ' + '; '.join(scratch),
                   logger='current')
@@ -99,5 +100,7 @@ def log_lr_scaling(runner: Runner) -> None:
 
 
 def train(config: str, **kwargs) -> None:
-    """Train as :func:`build_train_runner` (which takes the arguments) prepares it."""
-    build_train_runner(config, **kwargs).train()
+    """Train as :func:`build_train_runner` (which takes the arguments) prepares it, with
+    the work dir locked until training ends."""
+    with ExitStack() as hold_lock:
+        build_train_runner(config, hold_lock=hold_lock, **kwargs).train()
