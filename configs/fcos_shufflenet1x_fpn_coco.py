@@ -1,6 +1,6 @@
 # FCOS with ShuffleNet 1x (g=3) and FPN: mmdet's config with the backbone swapped. It brings its
 # own runtime, so the plugin, the input convention, the initialiser, the checkpoint hook and
-# the checked dataset are set here (see _base_/shufflenet_runtime.py).
+# the checked dataset and metric are set here (see _base_/shufflenet_runtime.py).
 _base_ = ['mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py', './_base_/shufflenet_plugin.py']
 from shufflenet_det.models import shufflenet_v1_channels  # noqa: E402
 
@@ -14,5 +14,5 @@ model = dict(
     neck=dict(in_channels=[stage2, stage3, stage4], start_level=0))
 default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))
 train_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
-val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+val_evaluator = test_evaluator = dict(type='ValidatedCocoMetric')

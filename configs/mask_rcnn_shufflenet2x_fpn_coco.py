@@ -16,5 +16,5 @@ model = dict(
                   mask_roi_extractor=dict(featmap_strides=[8, 16, 32, 64])))
 default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))
 train_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
-val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+val_evaluator = test_evaluator = dict(type='ValidatedCocoMetric')

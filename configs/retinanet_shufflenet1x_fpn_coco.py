@@ -14,5 +14,5 @@ model = dict(
     neck=dict(in_channels=[stage2, stage3, stage4], start_level=0))
 default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))
 train_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
-val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+val_evaluator = test_evaluator = dict(type='ValidatedCocoMetric')

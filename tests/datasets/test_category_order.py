@@ -154,3 +154,15 @@ def test_get_cat_ids_keeps_pycocotools_answers_without_names(val_files):
     assert coco.get_cat_ids(cat_names=['cross', 'circle']) == [5, 1]
     assert coco.get_cat_ids(cat_names='square') == [2]
     assert coco.get_cat_ids(cat_ids=[3, 1]) == [3, 1]
+
+
+DETECTION_CONFIGS = sorted(p.name for p in (Path(__file__).parents[2] / 'configs').glob('*.py'))
+
+
+@pytest.mark.parametrize('name', DETECTION_CONFIGS)
+def test_every_detection_config_evaluates_by_class_name(name):
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(Path(__file__).parents[2] / 'configs' / name))
+    assert cfg.val_evaluator.type == cfg.test_evaluator.type == 'ValidatedCocoMetric'
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[loader].dataset.type == 'ValidatedCocoDataset', loader
