@@ -10,7 +10,6 @@ multiply-adds per second, and the ceiling is counted the same way (n^3 per
 n x n product).
 """
 import copy
-import json
 import statistics
 import tempfile
 import time
@@ -25,10 +24,10 @@ from torch import nn
 from ..config import load_config
 from ..deploy import export_onnx, int8_path, onnxruntime_session, quantize_int8
 from ..errors import ConfigError
-from ..fileio import atomic_open
 from ..models import ShuffleNetClassifier
 from .benchmark_inputs import (check_at_least, check_peers, check_report_paths, parse_sizes,
                                parse_specs)
+from .report import write_report
 
 # (height, width) of the paper's Table 8
 TABLE8_SIZES = ((224, 224), (480, 640), (720, 1280))
@@ -132,7 +131,8 @@ def summarize(c: Candidate, ceiling: float, reference_ms: Optional[float]) -> di
     if c.macs is not None:
         rate = c.macs / med
         row['gflops_per_s'] = round(rate / 1e9, 2)
-        row['pct_of_matmul'] = round(100 * rate / ceiling, 1)
+        if not c.variant.startswith('onnxruntime'):  # the ceiling is PyTorch's own matmul
+            row['pct_of_torch_matmul'] = round(100 * rate / ceiling, 1)
     if reference_ms:
         row['ratio'] = round(1e3 * med / reference_ms, 3)
         row['reference'], row['reference_variant'] = c.reference
@@ -275,7 +275,7 @@ def run(candidates_fn, threads_list, warmup, repeats, progress=print,
 
 def markdown_table(rows: list[dict]) -> str:
     head = ('| model | variant | input | threads | median ms (p25-p75) | MFLOPs | GFLOP/s | '
-            '% of matmul | ratio to peer |')
+            '% of PyTorch matmul rate | ratio to peer |')
     lines = [head, '|' + '---|' * 9]
     devices = sorted({r['device'] for r in rows if 'device' in r})
     if devices:  # GPU rows: the device above the table, since figures must name it
@@ -287,25 +287,8 @@ def markdown_table(rows: list[dict]) -> str:
             f'| {r["model"]} | {r["variant"]} | {r["input"]} | {r["threads"]} | '
             f'{r["median_ms"]:.1f} ({r["p25_ms"]:.1f}-{r["p75_ms"]:.1f}) | '
             f'{"" if r["mflops"] is None else r["mflops"]} | {r.get("gflops_per_s", "")} | '
-            f'{r.get("pct_of_matmul", "")} | {ratio} |')
+            f'{r.get("pct_of_torch_matmul", "")} | {ratio} |')
     return '\n'.join(lines)
-
-
-# --------------------------------------------------------------------------- reports
-
-
-def write_report(rows: list[dict], out_md: Optional[str] = None, out_json: Optional[str] = None,
-                 progress: Callable[[str], None] = print, table: Optional[str] = None) -> str:
-    """Print the Markdown table of ``rows`` (the latency table unless ``table`` is given)
-    and write it and the JSON rows where asked."""
-    table = markdown_table(rows) if table is None else table
-    print(table)
-    for path, text in ((out_md, table + '\n'), (out_json, json.dumps(rows, indent=2))):
-        if path:
-            with atomic_open(path) as f:
-                f.write(text)
-            progress(f'wrote {path}')
-    return table
 
 
 def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], batch: int = 1,
@@ -331,5 +314,5 @@ def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], ba
             rows += run(lambda h=h, w=w: backbone_candidates(
                 specs, peers, h, w, batch, ablation, onnx, compile_, workdir, int8),
                 threads, warmup, repeats, progress)
-    write_report(rows, out_md, out_json, progress)
+    write_report(rows, markdown_table(rows), out_md, out_json, progress)
     return rows

@@ -25,7 +25,8 @@ from ..deploy import (deploy_detector, export_detector_onnx, int8_path, onnxrunt
 from ..deploy.detector_export import fp32_nodes_of
 from ..deploy.torchscript_export import export_torchscript_onnx
 from ..errors import ConfigError
-from .benchmark import Candidate, check_device, run, synchronized, write_report
+from .benchmark import Candidate, check_device, markdown_table, run, synchronized
+from .report import write_report
 from .benchmark_inputs import check_at_least, check_configs, check_report_paths
 from .complexity import detector_complexity
 from .training_benchmark import build_randomly_initialised
@@ -186,5 +187,5 @@ def benchmark_detectors(configs: list[str], deploy: bool = False, short_side: Op
         rows = run(lambda: detector_candidates(configs, deploy, short_side, cfg_options, onnx,
                                                int8, workdir, device), threads, warmup, repeats,
                    progress, device)
-    write_report(rows, out_md, out_json, progress)
+    write_report(rows, markdown_table(rows), out_md, out_json, progress)
     return rows

@@ -29,7 +29,8 @@ from mmengine.optim import build_optim_wrapper
 from ..config import load_config
 from ..datasets.synthetic_shapes import draw_image
 from ..errors import ConfigError
-from .benchmark import check_device, device_name, synchronize, write_report
+from .benchmark import check_device, device_name, synchronize
+from .report import write_report
 from .benchmark_inputs import check_at_least, check_configs, check_report_paths
 
 
@@ -232,7 +233,7 @@ def benchmark_training(configs: Sequence[str], device: str = 'cpu', batch: Optio
                                      progress))
             if device.startswith('cuda'):
                 torch.cuda.empty_cache()
-    write_report(rows, out_md, out_json, progress, table=training_table(rows))
+    write_report(rows, training_table(rows), out_md, out_json, progress)
     return rows
 
 
@@ -314,5 +315,5 @@ def loader_throughput(config: str, data_root: Optional[str] = None, workers: Seq
              '|---|---|---|---|---|']
     lines += [f'| {r["data"]} | {r["workers"]} | {r["images"]} | {r["images_per_s"]} | '
               f'{r["images_per_s_per_process"]} |' for r in rows]
-    write_report(rows, out_md, out_json, progress, table='\n'.join(lines))
+    write_report(rows, '\n'.join(lines), out_md, out_json, progress)
     return rows

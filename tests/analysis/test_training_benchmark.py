@@ -45,7 +45,7 @@ def test_train_mode_times_each_config_through_its_optim_wrapper(tmp_path, capsys
                               '--iters', '2', '--warmup', '1', '--threads', '1',
                               '--out-json', str(out_json), '--out-md', str(out_md)])
     assert status == 0
-    rows = json.loads(out_json.read_text())
+    rows = json.loads(out_json.read_text())['rows']
     assert [(r['config'], r['precision'], r['input'], r['batch']) for r in rows] == \
         [(DEMO, 'fp32', '96x128', 2), (IMAGENET, 'fp32', '96x128', 2)]
     for r in rows:
@@ -53,7 +53,9 @@ def test_train_mode_times_each_config_through_its_optim_wrapper(tmp_path, capsys
         assert r['images_per_s'] == pytest.approx(2 / r['seconds_per_iter'], rel=0.01)
     out = capsys.readouterr().out
     assert '[benchmark]   iteration 2/2:' in out and 'paramwise_options' not in out
-    assert out_md.read_text().splitlines()[2].startswith(f'| {DEMO} | fp32 | cpu, 1 threads |')
+    header, table = out_md.read_text().split('\n\n', 1)
+    assert table.splitlines()[2].startswith(f'| {DEMO} | fp32 | cpu, 1 threads |')
+    assert header.startswith('- command: `python ') and '\n- GPU:' not in header
 
 
 def test_a_training_step_changes_the_weights_as_the_runner_would():
@@ -87,7 +89,7 @@ def test_loader_mode_decodes_and_augments_the_imagenet_pipeline(tmp_path):
     status = bench_tool.main(['loader', IMAGENET, '--synthetic', '6', '--workers', '0', '1',
                               '--images', '12', '--out-json', str(out_json)])
     assert status == 0
-    rows = json.loads(out_json.read_text())
+    rows = json.loads(out_json.read_text())['rows']
     assert [(r['workers'], r['images'], r['data']) for r in rows] == \
         [(0, 12, 'synthetic JPEGs'), (1, 12, 'synthetic JPEGs')]
     assert all(r['images_per_s'] > 0 for r in rows)
