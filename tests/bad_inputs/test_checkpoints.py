@@ -212,7 +212,8 @@ CASES = [
     Case('resume/checkpoint-of-another-config', 'train', train_with(_other_config), 2,
          ('{tmp}/other_config.pth (written by the run faster_rcnn_shufflenet_demo_',
           ') does not fit the FasterRCNN that {config} builds; nothing was loaded: 1 shape '
-          f'mismatches: {CLS_WEIGHT}: checkpoint (', '1 missing keys: roi_head.bbox_head.fc_cls.bias',
+          f'mismatches: {CLS_WEIGHT}: checkpoint (',
+          '1 missing keys: roi_head.bbox_head.fc_cls.bias',
           '--resume continues a run with the config it was started with')),
     Case('resume/weights-only-file', 'train', train_with(_weights_only), 2,
          '{tmp}/weights_only.pth is not a training checkpoint: it lacks the state_dict and '
