@@ -13,6 +13,7 @@ from ..errors import InputError, InputFileNotFoundError
 from ..fileio import atomic_open
 from .digest import (ABSENT, MATCH, MISMATCH, check_tensor_digest, record_tensor_digest,
                      recorded_tensor_digest)
+from .safe_globals import safe_torch_load
 
 # torch.save writes a zip archive; files of torch < 1.6 and bare pickles start with the
 # pickle protocol opcode.
@@ -44,10 +45,10 @@ def atomic_save(obj, path: str | os.PathLike) -> Path:
 
 
 def _unpickle_checkpoint_file(path: str | os.PathLike, map_location='cpu'):
-    """``torch.load(path, weights_only=True)``, with errors that say what is wrong with the file.
+    """Safe ``torch.load`` of ``path``, with errors that say what is wrong with the file.
 
-    Only tensors, plain containers and the types allow-listed by
-    :func:`~shufflenet_det.checkpoint.allow_mmengine_checkpoints` are unpickled;
+    Only tensors, plain containers and MMEngine's checkpoint types are unpickled, on
+    every supported torch (:func:`~shufflenet_det.checkpoint.safe_globals.safe_torch_load`);
     safe loading is never switched off.
 
     Raises:
@@ -73,7 +74,7 @@ def _unpickle_checkpoint_file(path: str | os.PathLike, map_location='cpu'):
             f'{path} ({size} bytes) is not a PyTorch checkpoint: it starts with {head!r}, '
             'neither a zip archive (what torch.save writes) nor a pickle')
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return safe_torch_load(path, map_location)
     except pickle.UnpicklingError as exc:
         found = re.search(r'Unsupported global: GLOBAL (\S+)', str(exc))
         if found or 'Weights only load failed' in str(exc):
