@@ -9,6 +9,8 @@ safe loader raises. Only those callables can run while a file is read.
 """
 import _codecs
 import _compat_pickle
+import builtins
+import collections
 import pickle
 import types
 from collections.abc import Iterable
@@ -24,8 +26,12 @@ def _torch_weights_only_globals() -> dict:
     allowed = getattr(getattr(torch, '_weights_only_unpickler', None), '_get_allowed_globals',
                       None)
     allowed = dict(allowed()) if allowed is not None else {}
+    # What torch 2.11's list adds to torch 2.1's, other than torch's own types: plain data
+    # types that checkpoints hold (MultiStepLR keeps its milestones in a Counter).
     # Pickle protocol 2 (torch.save's) writes bytes, such as a NumPy array's data, as
-    # _codecs.encode(str, 'latin1'); torch's own unpickler handles it outside its list.
+    # _codecs.encode(str, 'latin1').
+    for obj in (collections.Counter, builtins.set, builtins.bytearray, builtins.complex):
+        allowed[f'{obj.__module__}.{obj.__qualname__}'] = obj
     allowed['_codecs.encode'] = _codecs.encode
     return allowed
 

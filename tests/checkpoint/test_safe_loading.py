@@ -2,6 +2,7 @@
 MMEngine's local reads routed through it by the tools."""
 import io
 import pickle
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -35,6 +36,7 @@ def mmengine_like_checkpoint():
                                              'best': np.float64(0.25)}},
             'optimizer': {'state': {0: {'momentum_buffer': torch.ones(2)}},
                           'param_groups': [{'lr': 0.02, 'params': [0]}]},
+            'param_schedulers': [{'milestones': Counter([8, 11]), 'by_epoch': True}],
             'meta': {'classes': ('a', 'b'), 'seed': 0}}
 
 
@@ -49,6 +51,7 @@ def test_the_restricted_unpickler_reads_an_mmengine_checkpoint(tmp_path):
     np.testing.assert_array_equal(loaded['message_hub']['runtime_info']['order'], [0, 1, 2])
     assert loaded['message_hub']['runtime_info']['best'] == 0.25
     assert loaded['meta'] == ckpt['meta']
+    assert loaded['param_schedulers'][0]['milestones'] == Counter([8, 11])
 
 
 def test_the_restricted_unpickler_refuses_any_other_global(tmp_path, capsys):
