@@ -51,7 +51,7 @@ def count_complexity(model: nn.Module, inputs: torch.Tensor | tuple) -> dict:
 
 def paper_table() -> str:
     """Markdown table: parameters and MFLOPs of Table 1 and the official g=3 sizes, beside
-    the paper's (``tools/get_flops.py --paper-table``; the README quotes it)."""
+    the paper's (``tools/get_flops.py --paper-table``; docs/benchmarks.md quotes it)."""
     rows = ['| model | params (M) | MFLOPs, this project | MFLOPs, paper | difference |',
             '|---|---|---|---|---|']
     for (groups, widen), paper in PAPER_MFLOPS.items():

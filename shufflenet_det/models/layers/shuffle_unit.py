@@ -5,7 +5,7 @@ in the manner of MMPretrain's re-parameterisable blocks: batch norm folds into
 the convolutions, pointwise convolutions become :class:`PointwiseMatmul`, the
 average pool runs channels_last, and the merge works in place. Outputs change
 only by float rounding. Every option was measured as an ablation row by
-``tools/benchmark.py backbone --ablation`` (README, "The fast inference path").
+``tools/benchmark.py backbone --ablation`` (docs/deploy.md, "The PyTorch fast path").
 """
 from typing import Optional
 
@@ -178,7 +178,7 @@ class ShuffleUnit(BaseModule):
                 (PyTorch's convolution). Default: 'matmul'.
             fast_shuffle (bool): ATen's ``torch.channel_shuffle`` instead of
                 reshape/transpose. Faster on NCHW tensors alone, but slower in the
-                channels_last network (README). Default: False.
+                channels_last network (docs/deploy.md). Default: False.
             merge_inplace (bool): Add and ReLU in place. Default: True.
         """
         check_deploy_options(MEMORY_FORMATS[0], pointwise)
