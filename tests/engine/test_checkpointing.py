@@ -9,6 +9,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 
+from shufflenet_det.checkpoint.safe_globals import safe_torch_load
 from shufflenet_det.engine import capture_rng_state, restore_rng_state
 
 
@@ -50,7 +51,7 @@ def test_a_nan_loss_stops_training_before_a_nan_checkpoint_is_written(tmp_path):
         runner.train()
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']
     assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_2.pth')
-    state = torch.load(tmp_path / 'iter_2.pth', weights_only=True)['state_dict']
+    state = safe_torch_load(tmp_path / 'iter_2.pth')['state_dict']
     assert torch.isfinite(state['w']).all()
 
 
@@ -83,7 +84,7 @@ def test_generator_states_round_trip_through_safe_loading(tmp_path):
     expected = (torch.rand(3), np.random.rand(3), random.random())
     torch.save(state, tmp_path / 'rng.pth')
     torch.manual_seed(7), np.random.seed(7), random.seed(7)
-    restore_rng_state(torch.load(tmp_path / 'rng.pth', weights_only=True))
+    restore_rng_state(safe_torch_load(tmp_path / 'rng.pth'))
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]
 

@@ -9,6 +9,7 @@ import time
 import pytest
 import torch
 
+from shufflenet_det.checkpoint.safe_globals import safe_torch_load
 from shufflenet_det.datasets.synthetic_shapes import generate_shapes_dataset
 
 from ..configs.test_detector_configs import REPO
@@ -37,7 +38,7 @@ def _train_cmd(work, shapes, *extra):
 
 
 def _weights(path):
-    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    return safe_torch_load(path)['state_dict']  # the safe loader of this torch
 
 
 def test_killed_and_resumed_run_ends_with_the_uninterrupted_weights(shapes, tmp_path):
