@@ -1,19 +1,23 @@
-"""Train, resume, test and draw through the real command-line tools, on generated images."""
+"""Train, resume, test and draw through the real command-line tools, on generated images.
+
+The trained detector is the session's shared one (``trained_demo_detector`` in
+tests/conftest.py): read-only here, copied where a test changes it."""
 import json
 import os
 import pickle
+import shutil
 import subprocess
-import sys
 
 import pytest
 import torch
 
-from shufflenet_det.datasets.synthetic_shapes import CLASSES, generate_shapes_dataset
+from shufflenet_det.checkpoint import atomic_save
+from shufflenet_det.datasets.synthetic_shapes import CLASSES
 
-from ..helpers import REPO
+from ..helpers import DEMO_CONFIG, REPO, TOOL_TIMEOUT_S, run, shapes_training_options
 
 pytestmark = pytest.mark.slow
-CONFIG = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
+CONFIG = DEMO_CONFIG
 SMALL = ['train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
          'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
          'val_dataloader.persistent_workers=False', 'test_dataloader.num_workers=0',
@@ -21,60 +25,55 @@ SMALL = ['train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
          'default_hooks.logger.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=-1']
 
 
-def run(*args, check=True):
-    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='2')
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{args[0]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n'
-                             f'{proc.stderr[-3000:]}')
-    return proc
-
-
-@pytest.fixture(scope='module')
-def shapes(tmp_path_factory):
-    root = tmp_path_factory.mktemp('shapes')
-    generate_shapes_dataset(str(root), num_train=16, num_val=6, image_size=128)
-    return root
-
-
-@pytest.fixture(scope='module')
-def trained(shapes, tmp_path_factory):
-    work = tmp_path_factory.mktemp('work')
-    run('tools/train.py', CONFIG, '--work-dir', str(work), '--data-root', str(shapes),
-        '--cfg-options', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=2', *SMALL)
-    return work
-
-
-def test_training_writes_checkpoints_and_evaluates(trained):
-    assert (trained / 'epoch_1.pth').is_file() and (trained / 'epoch_2.pth').is_file()
-    assert (trained / 'last_checkpoint').read_text().strip().endswith('epoch_2.pth')
-    scalars = next(trained.glob('*/vis_data/scalars.json')).read_text().splitlines()
+def test_training_writes_checkpoints_and_evaluates(trained_demo_detector):
+    trained = trained_demo_detector
+    interval, last = trained.checkpoint_interval, trained.max_epochs
+    assert sorted(p.name for p in trained.work_dir.glob('*.pth')) == \
+        [f'epoch_{epoch}.pth' for epoch in range(interval, last + 1, interval)]
+    assert not list(trained.work_dir.glob('.*partial*'))
+    written = (trained.work_dir / 'last_checkpoint').read_text().strip()
+    assert os.path.samefile(written, trained.checkpoint)
+    scalars = next(trained.work_dir.glob('*/vis_data/scalars.json')).read_text().splitlines()
     evaluated = [json.loads(line) for line in scalars if 'coco/bbox_mAP' in line]
-    assert len(evaluated) == 1 and 0.0 <= evaluated[0]['coco/bbox_mAP'] <= 1.0
+    assert len(evaluated) == 1 and evaluated[0]['step'] == last
+    assert 0.0 < evaluated[0]['coco/bbox_mAP'] <= 1.0
 
 
-def test_resume_continues_from_the_last_checkpoint(trained, shapes):
-    proc = run('tools/train.py', CONFIG, '--work-dir', str(trained), '--data-root', str(shapes),
-               '--resume', '--cfg-options', 'train_cfg.max_epochs=3', 'train_cfg.val_interval=3',
-               *SMALL)
+def test_resume_continues_from_the_last_checkpoint(trained_demo_detector, tmp_path):
+    trained = trained_demo_detector
+    work = tmp_path / 'work'  # the shared run's last checkpoint, in a work dir of its own
+    work.mkdir()
+    shutil.copy(trained.checkpoint, work / trained.checkpoint.name)
+    (work / 'last_checkpoint').write_text(str(work / trained.checkpoint.name))
+    resumed_to = trained.max_epochs + 1
+    # One more epoch, on the first 16 images (2 iterations) to keep it short, no evaluation.
+    proc = run('tools/train.py', trained.config, '--work-dir', str(work), '--data-root',
+               str(trained.data_root), '--resume', '--cfg-options',
+               *shapes_training_options(trained.max_epochs, trained.checkpoint_interval),
+               f'train_cfg.max_epochs={resumed_to}', f'train_cfg.val_interval={resumed_to + 1}',
+               'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1',
+               'train_dataloader.dataset.indices=16')
     log = proc.stdout + proc.stderr
-    assert 'resumed epoch: 2' in log
-    assert (trained / 'epoch_3.pth').is_file()
+    assert f'resumed epoch: {trained.max_epochs}' in log
+    assert f'Epoch(train) [{resumed_to}][2/2]' in log
+    assert f'Epoch(train) [{trained.max_epochs}]' not in log
+    assert (work / f'epoch_{resumed_to}.pth').is_file()
 
 
-def test_test_tool_writes_metrics_predictions_and_drawings(trained, shapes, tmp_path):
+def test_test_tool_writes_metrics_predictions_and_drawings(trained_demo_detector, tmp_path):
+    trained = trained_demo_detector
     out = tmp_path / 'results.pkl'
-    run('tools/test.py', CONFIG, str(trained / 'epoch_2.pth'), '--work-dir', str(tmp_path),
-        '--data-root', str(shapes), '--out', str(out), '--show-dir', str(tmp_path / 'show'),
-        '--cfg-options', *SMALL)
+    run('tools/test.py', trained.config, str(trained.checkpoint), '--work-dir', str(tmp_path),
+        '--data-root', str(trained.data_root), '--out', str(out), '--show-dir',
+        str(tmp_path / 'show'), '--cfg-options', *SMALL)
     metrics = json.loads((tmp_path / 'metrics.json').read_text())
     assert {'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75', 'coco/bbox_mAP_s',
             'coco/bbox_mAP_m', 'coco/bbox_mAP_l'} <= set(metrics)
+    assert metrics['count/images'] == trained.num_val
     with open(out, 'rb') as f:
         predictions = pickle.load(f)
-    assert len(predictions) == 6 and 'pred_instances' in predictions[0]
-    assert len(list((tmp_path / 'show').glob('*.png'))) == 6
+    assert len(predictions) == trained.num_val and 'pred_instances' in predictions[0]
+    assert len(list((tmp_path / 'show').glob('*.png'))) == trained.num_val
     assert not list(tmp_path.glob('.*partial*'))
 
 
@@ -84,10 +83,11 @@ def test_test_tool_refuses_a_missing_checkpoint(tmp_path):
     assert f'checkpoint file not found: {tmp_path / "nope.pth"}' in proc.stderr
 
 
-def test_demo_tool_draws_detections(trained, shapes, tmp_path):
+def test_demo_tool_draws_detections(trained_demo_detector, tmp_path):
+    trained = trained_demo_detector
     out = tmp_path / 'drawn.png'
-    proc = run('tools/demo.py', str(shapes / 'val/00000.png'), CONFIG,
-               str(trained / 'epoch_2.pth'), '--out-file', str(out), '--score-thr', '0.05')
+    proc = run('tools/demo.py', str(trained.data_root / 'val/00000.png'), trained.config,
+               str(trained.checkpoint), '--out-file', str(out), '--score-thr', '0.05')
     assert out.is_file() and out.stat().st_size > 1000
     assert 'detections with score >= 0.05 drawn to' in proc.stdout
 
@@ -101,19 +101,21 @@ def test_dist_train_launches_torchrun_with_the_pytorch_launcher(tmp_path):
     env = dict(os.environ, PYTHON=str(fake), ARGS_FILE=str(tmp_path / 'args'), NNODES='2',
                NODE_RANK='1', MASTER_ADDR='10.0.0.7', PORT='29777')
     subprocess.run(['bash', 'tools/dist_train.sh', CONFIG, '4', '--amp'], cwd=REPO, env=env,
-                   check=True, timeout=60)
+                   check=True, timeout=TOOL_TIMEOUT_S)
     args = (tmp_path / 'args').read_text().split('\n')[:-1]
     assert args == ['-m', 'torch.distributed.run', '--nnodes=2', '--node_rank=1',
                     '--master_addr=10.0.0.7', '--nproc_per_node=4', '--master_port=29777',
                     str(REPO / 'tools/train.py'), CONFIG, '--launcher', 'pytorch', '--amp']
 
 
-def test_test_tool_refuses_a_checkpoint_with_missing_weights(trained, shapes, tmp_path):
-    ckpt = torch.load(trained / 'epoch_2.pth')
+def test_test_tool_refuses_a_checkpoint_with_missing_weights(trained_demo_detector, tmp_path):
+    trained = trained_demo_detector
+    ckpt = torch.load(trained.checkpoint)
     del ckpt['state_dict']['roi_head.bbox_head.fc_cls.weight']
-    torch.save(ckpt, tmp_path / 'partial.pth')
-    proc = run('tools/test.py', CONFIG, str(tmp_path / 'partial.pth'), '--work-dir',
-               str(tmp_path), '--data-root', str(shapes), '--cfg-options', *SMALL, check=False)
+    atomic_save(ckpt, tmp_path / 'partial.pth')  # a sound file (its digest recorded anew)
+    proc = run('tools/test.py', trained.config, str(tmp_path / 'partial.pth'), '--work-dir',
+               str(tmp_path), '--data-root', str(trained.data_root), '--cfg-options', *SMALL,
+               check=False)
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f'error: {tmp_path / "partial.pth"} does not match FasterRCNN; '
@@ -121,16 +123,18 @@ def test_test_tool_refuses_a_checkpoint_with_missing_weights(trained, shapes, tm
     assert not (tmp_path / 'metrics.json').exists()
 
 
-def test_det_inferencer_runs_the_trained_checkpoint_on_image_files(trained, shapes, tmp_path):
+def test_det_inferencer_runs_the_trained_checkpoint_on_image_files(trained_demo_detector,
+                                                                   tmp_path):
     from mmdet.apis import DetInferencer
-    inferencer = DetInferencer(model=CONFIG, weights=str(trained / 'epoch_2.pth'), device='cpu',
-                               show_progress=False)
+    trained = trained_demo_detector
+    inferencer = DetInferencer(model=trained.config, weights=str(trained.checkpoint),
+                               device='cpu', show_progress=False)
     assert tuple(inferencer.model.dataset_meta['classes']) == tuple(CLASSES)
-    result = inferencer(str(shapes / 'val'), out_dir=str(tmp_path / 'out'), pred_score_thr=0.05,
-                        no_save_pred=False)
-    assert len(result['predictions']) == 6
-    assert len(list((tmp_path / 'out' / 'vis').glob('*.png'))) == 6
-    assert len(list((tmp_path / 'out' / 'preds').glob('*.json'))) == 6
+    result = inferencer(str(trained.data_root / 'val'), out_dir=str(tmp_path / 'out'),
+                        pred_score_thr=0.05, no_save_pred=False)
+    assert len(result['predictions']) == trained.num_val
+    assert len(list((tmp_path / 'out' / 'vis').glob('*.png'))) == trained.num_val
+    assert len(list((tmp_path / 'out' / 'preds').glob('*.json'))) == trained.num_val
 
 
 def test_train_tool_names_a_missing_config(tmp_path):
@@ -139,41 +143,39 @@ def test_train_tool_names_a_missing_config(tmp_path):
     assert proc.stderr.strip() == 'error: config file not found: configs/missing.py'
 
 
-def test_demo_tool_names_a_file_that_is_not_an_image(trained, tmp_path):
+def test_demo_tool_names_a_file_that_is_not_an_image(trained_demo_detector, tmp_path):
     text = tmp_path / 'notes.png'
     text.write_text('not an image')
-    proc = run('tools/demo.py', str(text), CONFIG, str(trained / 'epoch_2.pth'), '--out-file',
-               str(tmp_path / 'drawn.png'), check=False)
+    proc = run('tools/demo.py', str(text), CONFIG, str(trained_demo_detector.checkpoint),
+               '--out-file', str(tmp_path / 'drawn.png'), check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == \
         f'error: cannot decode image {text}: not an image, or truncated'
     assert not (tmp_path / 'drawn.png').exists()
 
 
-def test_test_tool_reports_a_model_without_detections_plainly(trained, shapes, tmp_path):
+def test_test_tool_reports_a_model_without_detections_plainly(trained_demo_detector, tmp_path):
     # A score threshold no detection reaches: the model detects nothing.
-    proc = run('tools/test.py', CONFIG, str(trained / 'epoch_2.pth'), '--work-dir',
-               str(tmp_path), '--data-root', str(shapes), '--cfg-options', *SMALL,
+    trained = trained_demo_detector
+    proc = run('tools/test.py', trained.config, str(trained.checkpoint), '--work-dir',
+               str(tmp_path), '--data-root', str(trained.data_root), '--cfg-options', *SMALL,
                'model.test_cfg.rcnn.score_thr=1.01')
     metrics = json.loads((tmp_path / 'metrics.json').read_text())
-    assert metrics['count/images'] == 6 and metrics['count/detections'] == 0
+    assert metrics['count/images'] == trained.num_val and metrics['count/detections'] == 0
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75', 'coco/bbox_mAP_s',
                 'coco/bbox_mAP_m', 'coco/bbox_mAP_l'):
         assert metrics[key] == 0.0
-    assert 'warning: 0 detections on 6 images; every AP is 0.0' in proc.stdout
+    assert f'warning: 0 detections on {trained.num_val} images; every AP is 0.0' in proc.stdout
 
 
-@pytest.fixture(scope='module')
-def exported(trained, shapes, tmp_path_factory):
-    out = tmp_path_factory.mktemp('onnx') / 'demo.onnx'
-    proc = run('tools/export_onnx.py', CONFIG, str(trained / 'epoch_2.pth'), '--out', str(out),
-               '--int8', '--calib-dir', str(shapes / 'train'), '--calib-num', '8')
-    assert 'default ONNX domain only' in proc.stdout and 'calibration: 8/8 images' in proc.stdout
-    return out
+def test_export_checks_the_graph_and_calibrates_int8(exported_demo_detector):
+    assert 'default ONNX domain only' in exported_demo_detector.log
+    assert 'calibration: 8/8 images' in exported_demo_detector.log
+    assert exported_demo_detector.onnx.is_file() and exported_demo_detector.int8.is_file()
 
 
-def test_onnx_runtime_detector_returns_what_inference_detector_returns(trained, exported,
-                                                                       shapes):
+def test_onnx_runtime_detector_returns_what_inference_detector_returns(trained_demo_detector,
+                                                                       exported_demo_detector):
     import numpy as np
     from mmdet.apis import inference_detector
     from mmengine.registry import init_default_scope
@@ -182,11 +184,12 @@ def test_onnx_runtime_detector_returns_what_inference_detector_returns(trained, 
     from shufflenet_det.checkpoint import load_detector
     from shufflenet_det.deploy import ONNXRuntimeDetector
     init_default_scope('mmdet')
+    trained = trained_demo_detector
     # Not the test scale: the pipeline resizes it, and boxes come back in its pixels.
-    image = np.asarray(Image.open(shapes / 'val' / '00001.png'))
+    image = np.asarray(Image.open(trained.data_root / 'val' / '00001.png'))
     image = np.ascontiguousarray(np.repeat(np.repeat(image[:, :, ::-1], 2, 0), 3, 1)[:300, :350])
-    expected = inference_detector(load_detector(CONFIG, str(trained / 'epoch_2.pth')), image)
-    got = ONNXRuntimeDetector(str(exported))(image)
+    expected = inference_detector(load_detector(trained.config, str(trained.checkpoint)), image)
+    got = ONNXRuntimeDetector(str(exported_demo_detector.onnx))(image)
     assert got.ori_shape == expected.ori_shape == (256, 350)
     e, g = expected.pred_instances, got.pred_instances
     assert len(g.scores) == len(e.scores) > 0
@@ -196,24 +199,29 @@ def test_onnx_runtime_detector_returns_what_inference_detector_returns(trained, 
     assert torch.equal(g.labels[order_g], e.labels[order_e])
 
 
-def test_demo_and_test_tools_take_the_onnx_files(exported, shapes, tmp_path):
+def test_demo_and_test_tools_take_the_onnx_files(trained_demo_detector, exported_demo_detector,
+                                                 tmp_path):
+    trained, exported = trained_demo_detector, exported_demo_detector
     out = tmp_path / 'drawn.png'
-    proc = run('tools/demo.py', str(shapes / 'val/00000.png'), CONFIG, str(exported),
-               '--out-file', str(out), '--score-thr', '0.05')
+    proc = run('tools/demo.py', str(trained.data_root / 'val/00000.png'), CONFIG,
+               str(exported.onnx), '--out-file', str(out), '--score-thr', '0.05')
     assert out.is_file() and 'detections with score >= 0.05 drawn to' in proc.stdout
-    for name in ('demo.onnx', 'demo_int8.onnx'):
-        work = tmp_path / name
-        run('tools/test.py', CONFIG, str(exported.parent / name), '--work-dir', str(work),
-            '--data-root', str(shapes), '--cfg-options', *SMALL)
+    for onnx_file in (exported.onnx, exported.int8):
+        work = tmp_path / onnx_file.name
+        run('tools/test.py', CONFIG, str(onnx_file), '--work-dir', str(work),
+            '--data-root', str(trained.data_root), '--cfg-options', *SMALL)
         metrics = json.loads((work / 'metrics.json').read_text())
-        assert metrics['count/images'] == 6 and 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+        assert metrics['count/images'] == trained.num_val
+        assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
 
 
-def test_onnx_runtime_detector_works_in_a_plain_script(exported, shapes):
+def test_onnx_runtime_detector_works_in_a_plain_script(trained_demo_detector,
+                                                       exported_demo_detector):
     script = ('import sys; from shufflenet_det.deploy import ONNXRuntimeDetector; '
               'result = ONNXRuntimeDetector(sys.argv[1], threads=1)(sys.argv[2]); '
               'print(tuple(result.ori_shape), len(result.pred_instances.scores), '
               'result.pred_instances.bboxes.shape[1])')
-    proc = run('-c', script, str(exported), str(shapes / 'val/00002.png'))
+    proc = run('-c', script, str(exported_demo_detector.onnx),
+               str(trained_demo_detector.data_root / 'val/00002.png'))
     shape, count, columns = proc.stdout.strip().rsplit('\n', 1)[-1].rsplit(' ', 2)
     assert shape == '(128, 128)' and int(count) >= 0 and columns == '4'

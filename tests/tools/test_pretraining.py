@@ -9,7 +9,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from PIL import Image
 
-from .test_end_to_end import REPO, run
+from ..helpers import REPO, run
 
 pytestmark = pytest.mark.slow
 CONFIG = str(REPO / 'configs/pretrain/shufflenet1x_g3_imagenet.py')
