@@ -4,16 +4,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
+from mmengine.config import Config
 
 from shufflenet_det.checkpoint.safe_globals import safe_torch_load
 from shufflenet_det.datasets.synthetic_shapes import generate_shapes_dataset
 
-from ..configs.test_detector_configs import REPO
-from .test_end_to_end import CONFIG, SMALL, run
+from ..helpers import REPO, TOOL_TIMEOUT_S, run
+from .sigkill import ENV_VAR as SIGKILL_AFTER_ITER
+from .test_end_to_end import CONFIG, SMALL
 
 pytestmark = pytest.mark.slow
 MAX_EPOCHS = 3
@@ -23,6 +24,9 @@ MAX_EPOCHS = 3
 EXACT = [*SMALL, f'train_cfg.max_epochs={MAX_EPOCHS}', 'train_cfg.val_interval=2',
          'default_hooks.checkpoint.max_keep_ckpts=1', 'randomness.seed=0',
          'randomness.deterministic=True']
+# The kill: after the first iteration of epoch 3, so after epoch 2's checkpoint (which
+# replaced epoch 1's) and epoch 2's validation.
+KILLED_AFTER_ITER = 7
 
 
 @pytest.fixture(scope='module')
@@ -32,8 +36,8 @@ def shapes(tmp_path_factory):
     return root
 
 
-def _train_cmd(work, shapes, *extra):
-    return [sys.executable, 'tools/train.py', CONFIG, '--work-dir', str(work), '--data-root',
+def _train_cmd(work, shapes, *extra, config=CONFIG):
+    return [sys.executable, 'tools/train.py', config, '--work-dir', str(work), '--data-root',
             str(shapes), *extra, '--cfg-options', *EXACT]
 
 
@@ -41,26 +45,33 @@ def _weights(path):
     return safe_torch_load(path)['state_dict']  # the safe loader of this torch
 
 
+def _killable_config(path) -> str:
+    """The demo config with :class:`~tests.tools.sigkill.SigkillAfterIterationHook`, which
+    does nothing unless its environment variable is set."""
+    cfg = Config.fromfile(CONFIG)
+    cfg.custom_imports.imports.append('tests.tools.sigkill')
+    cfg.custom_hooks.append(dict(type='SigkillAfterIterationHook'))
+    cfg.dump(str(path))
+    return str(path)
+
+
 def test_killed_and_resumed_run_ends_with_the_uninterrupted_weights(shapes, tmp_path):
     straight, killed = tmp_path / 'straight', tmp_path / 'killed'
-    run(*_train_cmd(straight, shapes)[1:])
+    config = _killable_config(tmp_path / 'killable.py')
+    importable = dict(PYTHONPATH=os.pathsep.join(filter(None, [str(REPO),
+                                                               os.environ.get('PYTHONPATH')])))
+    run(*_train_cmd(straight, shapes, config=config)[1:], env=importable)
 
-    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='2')
-    proc = subprocess.Popen(_train_cmd(killed, shapes), cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker = killed / 'last_checkpoint'
-    deadline = time.monotonic() + 300
-    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait(timeout=60) == -signal.SIGKILL, 'training ended before it was killed'
-    interrupted_at = marker.read_text()
-    assert not interrupted_at.endswith(f'epoch_{MAX_EPOCHS}.pth')
+    proc = run(*_train_cmd(killed, shapes, config=config)[1:], check=False,
+               env={**importable, SIGKILL_AFTER_ITER: str(KILLED_AFTER_ITER)})
+    assert proc.returncode == -signal.SIGKILL, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (killed / 'last_checkpoint').read_text().endswith('epoch_2.pth')
+    assert sorted(p.name for p in killed.glob('*.pth')) == ['epoch_2.pth']
 
-    resumed = run(*_train_cmd(killed, shapes, '--resume')[1:])
+    resumed = run(*_train_cmd(killed, shapes, '--resume', config=config)[1:], env=importable)
     log = resumed.stdout + resumed.stderr
     assert 'restored the random generator states of the checkpoint' in log
-    assert 'resumed epoch:' in log
+    assert 'resumed epoch: 2' in log
 
     final, reference = _weights(killed / f'epoch_{MAX_EPOCHS}.pth'), \
         _weights(straight / f'epoch_{MAX_EPOCHS}.pth')
@@ -107,7 +118,7 @@ def test_dist_train_runs_two_cpu_processes_with_gloo(shapes, tmp_path):
         ['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(work), '--data-root',
          str(shapes), '--cfg-options', *SMALL, 'train_cfg.max_epochs=1',
          'train_cfg.val_interval=1'],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     assert 'Distributed training: True' in log
