@@ -14,6 +14,7 @@ import contextlib
 import copy
 import logging
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -162,7 +163,8 @@ def time_training_steps(model, optim_wrapper, data, device: str, iters: int, war
 
 def training_row(config: str, device: str = 'cpu', batch: Optional[int] = None,
                  size: Optional[str] = None, iters: int = 10, warmup: int = 2,
-                 amp: bool = False, progress: Callable[[str], None] = print) -> dict:
+                 amp: bool = False, progress: Callable[[str], None] = print,
+                 seed: int = 0) -> dict:
     """Median seconds per training step of ``config`` and what follows from it.
 
     Args:
@@ -173,8 +175,13 @@ def training_row(config: str, device: str = 'cpu', batch: Optional[int] = None,
         size (str, optional): ``HxW`` input. Default: :func:`training_shape`.
         iters (int): Timed steps. warmup (int): Untimed steps before them.
         amp (bool): ``AmpOptimWrapper`` with a dynamic loss scale, as ``--amp``.
+        seed (int): Draws the weights and the batch, so that two runs time the same work
+            (with random weights, the proposals and so the RoI head's work depend on it).
     """
     _check_device(device, amp)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
     cfg = load_config(config)
     batch = batch or cfg.train_dataloader.batch_size
     height, width = parse_size(size) if size else training_shape(cfg)
