@@ -27,6 +27,7 @@ LAYERS = [
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
 MAX_CHECKPOINT_FILE_LINES = 250
+MAX_PACKAGE_FILE_LINES = 350
 MAX_FUNCTION_LINES = 60
 MAX_ROOT_CONFIG_LINES = 20
 
@@ -121,6 +122,13 @@ def test_the_import_graph_has_no_cycle():
 def test_checkpoint_files_are_small():
     sizes = {p.name: len(p.read_text().splitlines()) for p in (PACKAGE / 'checkpoint').glob('*.py')}
     assert {k: v for k, v in sizes.items() if v > MAX_CHECKPOINT_FILE_LINES} == {}
+
+
+def test_no_package_file_is_longer_than_350_lines():
+    # One job per file: a file past this size holds more than one, and is split by job.
+    sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines())
+             for p in PACKAGE.rglob('*.py')}
+    assert {k: v for k, v in sizes.items() if v > MAX_PACKAGE_FILE_LINES} == {}
 
 
 def test_no_function_is_longer_than_60_lines():
