@@ -5,6 +5,8 @@
   in the main process and in DataLoader workers alike, with or without ``-O``;
 * :func:`strict_image_loading`: swaps it in for mmcv's loader in a pipeline, which the
   configs keep by name because MMDetection's ``DetInferencer`` looks for that name;
+* :class:`StrictInferencerLoader`: registered as mmdet's ``InferencerLoader``, the step
+  ``DetInferencer`` puts in that place, so that its file inputs load strictly too;
 * :func:`check_resize_keeps_pixels`: an image so elongated that ``Resize`` with
   ``keep_ratio=True`` would make one side 0 pixels (a 1x4000 image at scale
   (1000, 600)) is an error naming it, where OpenCV's ``resize`` fails without a name.
@@ -15,6 +17,7 @@ from typing import Optional
 
 import mmcv
 from mmcv.transforms import LoadImageFromFile, Resize
+from mmdet.datasets.transforms import InferencerLoader
 from mmdet.registry import TRANSFORMS
 from mmengine import fileio
 from mmengine.logging import print_log
@@ -77,6 +80,22 @@ class StrictLoadImageFromFile(LoadImageFromFile):
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
+
+
+# force: replaces mmdet's own class under its name, which DetInferencer builds by that name
+# (mmdet.InferencerLoader); only the loader of file paths differs.
+@TRANSFORMS.register_module(name='InferencerLoader', force=True)
+class StrictInferencerLoader(InferencerLoader):
+    """mmdet's ``InferencerLoader`` reading files with :class:`StrictLoadImageFromFile`.
+
+    ``DetInferencer`` replaces a config's ``LoadImageFromFile`` step with
+    ``InferencerLoader``, whose file loader is mmcv's: an empty or broken image failed
+    inside OpenCV without the file's name. Arrays load as in mmdet.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.from_file = StrictLoadImageFromFile(**kwargs)
 
 
 def strict_image_loading(transform):
