@@ -1,6 +1,7 @@
 """A trained detector in ONNX Runtime detects what it detects in PyTorch: the same held-out
 bbox mAP (within 0.005) and the same confident detections (IoU >= 0.98, same class), for the
-FPN and the C4 layout, through the real tools (train, export_onnx, test)."""
+FPN and the C4 layout, through the real tools (train, export_onnx, test). The FPN detector
+is the session's shared one (tests/conftest.py)."""
 import json
 import pickle
 
@@ -9,30 +10,31 @@ import torch
 from mmdet.structures.bbox import bbox_overlaps
 from mmengine.config import Config
 
-from shufflenet_det.datasets.synthetic_shapes import generate_shapes_dataset
 from shufflenet_det.models import shufflenet_v1_channels
 
-from ..helpers import REPO
-from ..tools.test_end_to_end import run
+from ..helpers import DEMO_CONFIG, LOADERS, REPO, run, train_shapes_detector
 
 pytestmark = pytest.mark.slow
-DEMO = REPO / 'configs/faster_rcnn_shufflenet_demo.py'
-LOADERS = [f'{split}_dataloader.{key}' for split in ('train', 'val', 'test')
-           for key in ('num_workers=0', 'persistent_workers=False')]
-# Eight epochs of 96 images of 128 px: about a minute on 2 cores, and enough for real
-# detections (a mAP of a few percent, a dozen or more detections scoring 0.3 or more).
-TRAINING = ['train_cfg.max_epochs=8', 'train_cfg.val_interval=8',
-            'default_hooks.checkpoint.interval=8', 'param_scheduler.0.end=20',
-            'param_scheduler.1.milestones=[7]', *LOADERS]
+# The C4 run's schedule is the shared FPN run's (tests/conftest.py, trained_demo_detector):
+# 8 epochs of 96 images of 128 px. From scratch that left the C4 detector without a single
+# detection scoring 0.3 (mAP 0.015); started from the FPN detector's backbone it has 16.
+C4_EPOCHS = 8
 
 
-def c4_demo_config(path) -> str:
-    """The demo detector in the paper's C4 layout: the C4 model base at 0.5x, demo data."""
-    cfg = Config.fromfile(str(DEMO))
+def c4_demo_config(path, backbone_checkpoint) -> str:
+    """The demo detector in the paper's C4 layout: the C4 model base at 0.5x, demo data.
+
+    Its backbone and RoI head (Stage 4) start from ``backbone_checkpoint``'s ``backbone.*``
+    through ``ShuffleNetPretrained``, as the paper's C4 detector starts from ImageNet weights.
+    """
+    cfg = Config.fromfile(DEMO_CONFIG)
     c4 = Config.fromfile(str(REPO / 'configs/faster_rcnn_shufflenet1x_coco.py'))
     _, _, stage3, stage4 = shufflenet_v1_channels(3, 0.5)
+    preprocessor = dict(cfg.model.data_preprocessor)
+    init = dict(type='ShuffleNetPretrained', checkpoint=str(backbone_checkpoint),
+                input_convention={k: preprocessor[k] for k in ('mean', 'std', 'bgr_to_rgb')})
     c4.merge_from_dict({f'model.{key}': value for key, value in {
-        'init_cfg': None, 'data_preprocessor': dict(cfg.model.data_preprocessor),
+        'init_cfg': init, 'data_preprocessor': preprocessor,
         'backbone.widen_factor': 0.5, 'backbone.frozen_stages': -1, 'backbone.norm_eval': False,
         'roi_head.shared_head.widen_factor': 0.5, 'roi_head.shared_head.norm_eval': False,
         'rpn_head.in_channels': stage3, 'rpn_head.feat_channels': 64,
@@ -47,25 +49,34 @@ def c4_demo_config(path) -> str:
 
 
 @pytest.fixture(scope='module')
-def shapes(tmp_path_factory):
-    root = tmp_path_factory.mktemp('shapes')
-    generate_shapes_dataset(str(root), num_train=96, num_val=16, image_size=128)
-    return root
+def c4_detector(trained_demo_detector, tmp_path_factory):
+    """The C4 layout, from the shared FPN detector's backbone, trained as that was, on the
+    same images."""
+    work = tmp_path_factory.mktemp('c4')
+    config = c4_demo_config(work / 'c4_demo.py', trained_demo_detector.checkpoint)
+    return train_shapes_detector(config, work,
+                                 trained_demo_detector.data_root,
+                                 trained_demo_detector.num_val, max_epochs=C4_EPOCHS,
+                                 checkpoint_interval=C4_EPOCHS)
 
 
-@pytest.fixture(scope='module', params=['fpn', 'c4'])
-def trained(request, shapes, tmp_path_factory):
-    work = tmp_path_factory.mktemp(request.param)
-    config = str(DEMO) if request.param == 'fpn' else c4_demo_config(work / 'c4_demo.py')
-    run('tools/train.py', config, '--work-dir', str(work), '--data-root', str(shapes),
-        '--cfg-options', *TRAINING)
-    return config, work / 'epoch_8.pth', work
+@pytest.fixture(params=['fpn', 'c4'])
+def detector_and_onnx(request, tmp_path):
+    """A trained detector, its ONNX file, and what the export printed."""
+    if request.param == 'fpn':  # the shared detector and its shared export
+        exported = request.getfixturevalue('exported_demo_detector')
+        return request.getfixturevalue('trained_demo_detector'), exported.onnx, exported.log
+    trained = request.getfixturevalue('c4_detector')
+    onnx_file = tmp_path / 'detector.onnx'
+    proc = run('tools/export_onnx.py', trained.config, str(trained.checkpoint), '--out',
+               str(onnx_file))
+    return trained, onnx_file, proc.stdout
 
 
-def evaluate(config, checkpoint, shapes, work, name):
+def evaluate(trained, checkpoint, work, name):
     out = work / f'{name}.pkl'
-    run('tools/test.py', config, str(checkpoint), '--work-dir', str(work / name),
-        '--data-root', str(shapes), '--out', str(out), '--cfg-options', *LOADERS)
+    run('tools/test.py', trained.config, str(checkpoint), '--work-dir', str(work / name),
+        '--data-root', str(trained.data_root), '--out', str(out), '--cfg-options', *LOADERS)
     with open(out, 'rb') as f:
         predictions = pickle.load(f)
     return json.loads((work / name / 'metrics.json').read_text()), predictions
@@ -87,16 +98,14 @@ def matched_fraction(reference, candidate, score_thr=0.3, iou_thr=0.98) -> tuple
     return found / max(total, 1), total
 
 
-def test_onnxruntime_matches_pytorch_on_a_trained_detector(trained, shapes):
-    config, checkpoint, work = trained
-    metrics, torch_predictions = evaluate(config, checkpoint, shapes, work, 'pytorch')
-    onnx_file = work / 'detector.onnx'
-    proc = run('tools/export_onnx.py', config, str(checkpoint), '--out', str(onnx_file))
-    assert 'default ONNX domain only' in proc.stdout
-    onnx_metrics, onnx_predictions = evaluate(config, onnx_file, shapes, work, 'onnxruntime')
+def test_onnxruntime_matches_pytorch_on_a_trained_detector(detector_and_onnx, tmp_path):
+    trained, onnx_file, export_log = detector_and_onnx
+    assert 'default ONNX domain only' in export_log
+    metrics, torch_predictions = evaluate(trained, trained.checkpoint, tmp_path, 'pytorch')
+    onnx_metrics, onnx_predictions = evaluate(trained, onnx_file, tmp_path, 'onnxruntime')
 
     assert metrics['coco/bbox_mAP'] > 0.0 and metrics['count/detections'] > 0
-    assert onnx_metrics['count/images'] == metrics['count/images'] == 16
+    assert onnx_metrics['count/images'] == metrics['count/images'] == trained.num_val
     assert abs(onnx_metrics['coco/bbox_mAP'] - metrics['coco/bbox_mAP']) <= 0.005
     fraction, confident = matched_fraction(torch_predictions, onnx_predictions)
     print(f'parity: PyTorch bbox mAP {metrics["coco/bbox_mAP"]:.4f}, ONNX Runtime '
