@@ -27,9 +27,11 @@ def coco_root(tmp_path, monkeypatch):
 
 
 def _build(tmp_path, coco_root, cfg_options=None, **options):
-    """``build_train_runner`` for the 1x C4 config from scratch, with its own visualizer (MMEngine
-    keeps one per name for the whole process)."""
-    cfg_options = {'visualizer.name': f'visualizer_{tmp_path.name}', **(cfg_options or {})}
+    """``build_train_runner`` for the 1x C4 config from scratch, with its own visualizer and
+    logger (MMEngine keeps one per name for the whole process, and the default experiment name
+    has a one-second timestamp, which two quick builds share)."""
+    cfg_options = {'visualizer.name': f'visualizer_{tmp_path.name}',
+                   'experiment_name': f'experiment_{tmp_path.name}', **(cfg_options or {})}
     return build_train_runner(C4_1X, work_dir=str(tmp_path / 'work'), data_root=str(coco_root),
                               from_scratch=True, cfg_options=cfg_options, **options)
 

@@ -273,8 +273,8 @@ def test_val_categories_in_another_order_give_the_same_map(how, trained_demo_det
         (root / VAL_ANN).write_text(json.dumps(coco))
         status, out, err = _run('test', [
             trained.config, str(trained.checkpoint), '--work-dir', str(root / 'work'),
-            '--data-root', str(root), '--cfg-options', f'experiment_name=order-{variant}',
-            f'visualizer.name=order-{variant}', *NO_WORKERS], capsys)
+            '--data-root', str(root), '--cfg-options', f'experiment_name=order-{how}-{variant}',
+            f'visualizer.name=order-{how}-{variant}', *NO_WORKERS], capsys)
         assert status == 0, err[-2000:]
         metrics[variant] = json.loads((root / 'work' / 'metrics.json').read_text())
     # Right classes at the right places: what swapped labels would take away.
