@@ -114,3 +114,16 @@ class ExportedDetector:
     onnx: Path
     int8: Path
     log: str
+
+
+def save_random_demo_detector(directory: Path) -> str:
+    """The demo detector with random weights, saved as a plain checkpoint (no digest) in
+    ``directory``: for tests whose point is what happens before or around the weights."""
+    import torch
+    from mmdet.registry import MODELS
+
+    from shufflenet_det.config import load_config
+    path = directory / 'random.pth'
+    torch.save({'state_dict': MODELS.build(load_config(DEMO_CONFIG).model).state_dict(),
+                'meta': {}}, path)
+    return str(path)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from ..helpers import REPO, load_tool
+from ..helpers import REPO, load_tool, save_random_demo_detector
 
 DEMO = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
 CLASSIFIER = str(REPO / 'configs/pretrain/shufflenet0.5x_g3_imagenet.py')
@@ -249,14 +249,8 @@ CASES = [
 
 @pytest.fixture(scope='module')
 def demo_checkpoint(tmp_path_factory) -> str:
-    """The demo detector with random weights, saved as tools/train.py's files hold it."""
-    from mmdet.registry import MODELS
-
-    from shufflenet_det.config import load_config
-    model = MODELS.build(load_config(DEMO).model)
-    path = tmp_path_factory.mktemp('checkpoint') / 'random.pth'
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
-    return str(path)
+    """The demo detector with random weights."""
+    return save_random_demo_detector(tmp_path_factory.mktemp('checkpoint'))
 
 
 @pytest.fixture(scope='module')

@@ -23,9 +23,8 @@ from typing import Callable
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from ..helpers import REPO, load_tool
+from ..helpers import REPO, load_tool, save_random_demo_detector
 
 DEMO = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
 EXIT2, WARNS, OK = 'exit 2', 'warns', 'ok'
@@ -183,13 +182,7 @@ def shapes(tmp_path_factory) -> Path:
 @pytest.fixture(scope='module')
 def random_checkpoint(tmp_path_factory) -> str:
     """The demo detector with random weights."""
-    from mmdet.registry import MODELS
-
-    from shufflenet_det.config import load_config
-    model = MODELS.build(load_config(DEMO).model)
-    path = tmp_path_factory.mktemp('checkpoint') / 'random.pth'
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
-    return str(path)
+    return save_random_demo_detector(tmp_path_factory.mktemp('checkpoint'))
 
 
 def _run(tool: str, args: list, capsys) -> tuple[int, str, str]:
