@@ -70,3 +70,14 @@ def setup_cpu_distributed(cfg: Config) -> bool:
         wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
         cfg.model_wrapper_cfg = wrapper
     return True
+
+
+def leave_process_group() -> None:
+    """Destroy the default process group, if this process is in one.
+
+    MMEngine never destroys it. Left to the interpreter's exit, gloo's worker threads
+    can abort the process ("terminate called without an active exception", SIGABRT)
+    after training has finished, and torchrun then reports the whole run as failed.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()

@@ -1,0 +1,30 @@
+"""Leaving the process group: a distributed training run destroys it before exiting."""
+import pytest
+import torch.distributed as torch_dist
+
+from shufflenet_det.apis import train
+from shufflenet_det.engine import leave_process_group
+from shufflenet_det.errors import InputError
+
+
+@pytest.fixture
+def one_process_group():
+    """A gloo group of one process, in memory; destroyed at the end whatever the test did."""
+    torch_dist.init_process_group('gloo', store=torch_dist.HashStore(), rank=0, world_size=1)
+    yield
+    if torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
+def test_leave_process_group_destroys_the_group_and_is_a_no_op_without_one(one_process_group):
+    assert torch_dist.is_initialized()
+    leave_process_group()
+    assert not torch_dist.is_initialized()
+    leave_process_group()  # nothing to leave: no error
+    assert not torch_dist.is_initialized()
+
+
+def test_train_leaves_the_process_group_when_it_stops_early(one_process_group, tmp_path):
+    with pytest.raises(InputError, match='no_such_config.py'):
+        train(str(tmp_path / 'no_such_config.py'), work_dir=str(tmp_path / 'work'))
+    assert not torch_dist.is_initialized()
