@@ -134,3 +134,24 @@ def test_the_checks_catch_what_they_should(tmp_path):
     assert anchors(page) == {'train-toolstrainpy--test', 'train-toolstrainpy--test-1'}
     assert links(page) == ['#train-toolstrainpy--test-1', 'other.md#x', 'https://x.org']
     assert command_paths(page) == ['tools/train.py', 'configs/a.py', 'configs/b.py']
+
+
+BENCHMARK_TABLES = sorted((REPO / 'docs' / 'benchmarks').glob('*.md'))
+PROVENANCE_KEYS = ('command', 'commit', 'date', 'cpu', 'versions')
+
+
+@pytest.mark.parametrize('table', BENCHMARK_TABLES, ids=rel)
+def test_benchmark_tables_start_with_their_provenance(table):
+    """Each table under docs/benchmarks/ is tools/benchmark.py's output: the Markdown opens
+    with the command, commit, date, CPU and versions, and its JSON twin records the same."""
+    import json
+    head = table.read_text().splitlines()[:5]
+    labels = [line.partition(':')[0] for line in head]
+    assert labels == ['- command', '- commit', '- date', '- CPU', '- versions'], head
+    assert head[0].startswith('- command: `python tools/benchmark.py '), head[0]
+    assert 'torch ' in head[4] and 'onnxruntime ' in head[4], head[4]
+    record = json.loads(table.with_suffix('.json').read_text())
+    assert all(record['provenance'].get(key) for key in PROVENANCE_KEYS), record['provenance']
+    assert record['rows'], f'{rel(table)}: no rows'
+    header = next(line for line in table.read_text().splitlines() if line.startswith('| '))
+    assert '| % of matmul |' not in header, 'the matmul column compares PyTorch rows only'
