@@ -7,8 +7,8 @@
 #   bash tools/setup_env.sh --stack classic    # .venv-classic/: torch 2.1.2, NumPy 1.26.4
 #                                              # (requirements/classic.txt)
 #
-# mmcv 2.1.0 is published only as source. Building it took 14 minutes on two cores
-# here with the CPU ops, 22 with the CUDA ops for one architecture, so the built
+# mmcv 2.1.0 is published only as source. Building it takes 9 to 12 minutes on two idle
+# cores with the CPU ops, 22 with the CUDA ops for one architecture, so the built
 # wheel is kept in a wheelhouse outside the repository ($SHUFFLENET_DET_WHEELHOUSE,
 # default ~/.cache/shufflenet_det/wheels), in a folder named after what the wheel was
 # built for (Python, torch, CUDA or "cpu", GPU architectures:
@@ -157,7 +157,7 @@ elif [[ -z "$mmcv_wheel" ]]; then
         fi
     fi
     say "building mmcv $mmcv_version with $what, for $key"
-    say "the wheel goes to $wheelhouse (on 2 cores: 15 to 25 min with the CPU ops," \
+    say "the wheel goes to $wheelhouse (on 2 idle cores: 9 to 12 min with the CPU ops," \
         "22 with the CUDA ops for one architecture)"
     mkdir -p "$wheelhouse"
     tmp=$(mktemp -d "$wheelhouse/.build.XXXXXX")
