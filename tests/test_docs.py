@@ -6,6 +6,7 @@ fenced code block names a file or folder of the repository.
 
     .venv/bin/python -m pytest tests/test_docs.py -v
 """
+import json
 import re
 from pathlib import Path
 
@@ -144,8 +145,8 @@ PROVENANCE_KEYS = ('command', 'commit', 'date', 'cpu', 'versions')
 def test_benchmark_tables_start_with_their_provenance(table):
     """Each table under docs/benchmarks/ is tools/benchmark.py's output: the Markdown opens
     with the command, commit, date, CPU and versions, and its JSON twin records the same."""
-    import json
-    head = table.read_text().splitlines()[:5]
+    lines = table.read_text().splitlines()
+    head = lines[:5]
     labels = [line.partition(':')[0] for line in head]
     assert labels == ['- command', '- commit', '- date', '- CPU', '- versions'], head
     assert head[0].startswith('- command: `python tools/benchmark.py '), head[0]
@@ -153,5 +154,5 @@ def test_benchmark_tables_start_with_their_provenance(table):
     record = json.loads(table.with_suffix('.json').read_text())
     assert all(record['provenance'].get(key) for key in PROVENANCE_KEYS), record['provenance']
     assert record['rows'], f'{rel(table)}: no rows'
-    header = next(line for line in table.read_text().splitlines() if line.startswith('| '))
+    header = next(line for line in lines if line.startswith('| '))
     assert '| % of matmul |' not in header, 'the matmul column compares PyTorch rows only'

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from mmengine.registry import init_default_scope
 
 from ..checkpoint.mmengine_loading import mmengine_loads_safely
+from ..engine import leave_process_group
 from ..errors import CheckFailedError, InputError
 
 
@@ -17,7 +18,9 @@ def run_tool(function: Callable, *args, **kwargs) -> int:
     :class:`~shufflenet_det.errors.CheckFailedError` (the tool's own check of its
     result) gives 1. Any other exception keeps its traceback: it is a bug, not bad
     input. Checkpoints that MMEngine reads meanwhile go through the safe loader
-    (:func:`~shufflenet_det.checkpoint.mmengine_loading.mmengine_loads_safely`).
+    (:func:`~shufflenet_det.checkpoint.mmengine_loading.mmengine_loads_safely`). A
+    distributed run's process group is destroyed when the tool ends, however it ends
+    (:func:`~shufflenet_det.engine.leave_process_group`).
 
     Returns:
         int: The exit status.
@@ -32,4 +35,6 @@ def run_tool(function: Callable, *args, **kwargs) -> int:
     except CheckFailedError as exc:
         print(f'error: {exc}', file=sys.stderr, flush=True)
         return 1
+    finally:
+        leave_process_group()
     return 0

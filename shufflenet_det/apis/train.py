@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 
 from ..checkpoint.pretrained_files import check_pretrained_files, train_from_scratch
 from ..datasets import check_dataset_paths
-from ..engine import leave_process_group, setup_cpu_distributed
+from ..engine import setup_cpu_distributed
 from ..engine.work_dir_lock import lock_work_dir
 from ..errors import ConfigError
 from .resume import check_resume_fits, read_resume_checkpoint
@@ -101,8 +101,6 @@ def log_lr_scaling(runner: Runner) -> None:
 
 def train(config: str, **kwargs) -> None:
     """Train as :func:`build_train_runner` (which takes the arguments) prepares it, with
-    the work dir locked until training ends and a distributed run's process group
-    destroyed before the process exits."""
+    the work dir locked until training ends."""
     with ExitStack() as hold_lock:
-        hold_lock.callback(leave_process_group)
         build_train_runner(config, hold_lock=hold_lock, **kwargs).train()

@@ -77,7 +77,8 @@ def leave_process_group() -> None:
 
     MMEngine never destroys it. Left to the interpreter's exit, gloo's worker threads
     can abort the process ("terminate called without an active exception", SIGABRT)
-    after training has finished, and torchrun then reports the whole run as failed.
+    after the work has finished (a training or a distributed ``tools/test.py``), and
+    torchrun then reports the whole run as failed.
     """
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.destroy_process_group()
