@@ -10,9 +10,15 @@ Everything else (samplers, gradient all-reduce, metric collection) is
 MMEngine's and PyTorch's own.
 """
 import datetime
+import gc
 
 import torch
 import torch.distributed as torch_dist
+# Imported before any process group exists, on purpose: its functions bind the default group
+# as a default argument when the module is first imported, and DDP imports it while building.
+# Imported after init_process_group, it would keep the group, and gloo's worker threads,
+# alive until the interpreter's exit (see leave_process_group).
+import torch.distributed.nn  # noqa: F401
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel
@@ -73,12 +79,16 @@ def setup_cpu_distributed(cfg: Config) -> bool:
 
 
 def leave_process_group() -> None:
-    """Destroy the default process group, if this process is in one.
+    """Destroy the default process group, if this process is in one, and stop its threads.
 
-    MMEngine never destroys it. Left to the interpreter's exit, gloo's worker threads
-    can abort the process ("terminate called without an active exception", SIGABRT)
+    MMEngine never destroys it. Left to the interpreter's exit, a gloo worker thread
+    that releases the last collective's tensors after Python has begun to finalize
+    aborts the process ("terminate called without an active exception", SIGABRT)
     after the work has finished (a training or a distributed ``tools/test.py``), and
-    torchrun then reports the whole run as failed.
+    torchrun then reports the whole run as failed. Destroying the group joins those
+    threads only once nothing else holds it: the Runner that owned the DDP wrapper
+    sits in reference cycles, so they are collected first.
     """
     if torch_dist.is_available() and torch_dist.is_initialized():
+        gc.collect()
         torch_dist.destroy_process_group()

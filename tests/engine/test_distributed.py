@@ -1,9 +1,12 @@
 """Leaving the process group: every tool destroys it before its process exits."""
+import os
+
 import pytest
+import torch
 import torch.distributed as torch_dist
 
 from shufflenet_det.apis import run_tool, train
-from shufflenet_det.engine import leave_process_group
+from shufflenet_det.engine import CPUDistributedDataParallel, leave_process_group
 
 
 @pytest.fixture
@@ -21,6 +24,36 @@ def test_leave_process_group_destroys_the_group_and_is_a_no_op_without_one(one_p
     assert not torch_dist.is_initialized()
     leave_process_group()  # nothing to leave: no error
     assert not torch_dist.is_initialized()
+
+
+def _gloo_worker_threads() -> int:
+    """This process's threads that torch names as gloo's workers (Linux names them)."""
+    tasks = f'/proc/{os.getpid()}/task'
+    return sum(open(f'{tasks}/{t}/comm').read().strip() == 'pt_gloo_runloop'
+               for t in os.listdir(tasks))
+
+
+def test_leaving_stops_gloo_workers_a_ddp_wrapper_in_a_reference_cycle_held(one_process_group):
+    # What a training leaves behind: the wrapper inside the Runner's reference cycles, and a
+    # collective's tensors released by a worker thread. A worker still running at the
+    # interpreter's exit can abort the process after the training succeeded.
+    if not os.path.isdir('/proc/self/task') or not _gloo_worker_threads():
+        pytest.skip('this torch does not name its gloo worker threads')
+
+    class Owner:
+        pass
+
+    owner = Owner()
+    owner.itself = owner
+    owner.model = CPUDistributedDataParallel(torch.nn.Linear(4, 2))
+    owner.model(torch.randn(3, 4)).sum().backward()
+    gathered = [None]
+    torch_dist.all_gather_object(gathered, {'rank': 0})
+    assert gathered == [{'rank': 0}]
+    del owner
+    leave_process_group()
+    assert not torch_dist.is_initialized()
+    assert _gloo_worker_threads() == 0
 
 
 def test_a_tool_leaves_the_process_group_when_it_stops_early(one_process_group, tmp_path,

@@ -112,8 +112,9 @@ def _free_port() -> int:
 
 def test_dist_train_runs_two_cpu_processes_with_gloo(shapes, tmp_path):
     work = tmp_path / 'dist'
+    # PYTHONFAULTHANDLER: should a rank abort, its Python stack is in the log.
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()), CUDA_VISIBLE_DEVICES='',
-               PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
+               PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1', PYTHONFAULTHANDLER='1')
     proc = subprocess.run(
         ['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(work), '--data-root',
          str(shapes), '--cfg-options', *SMALL, 'train_cfg.max_epochs=1',
