@@ -8,6 +8,8 @@ Prints the metrics and writes them to WORK_DIR/metrics.json, with the number of 
 images and detections. A detector that detects nothing gets every AP reported as 0.0
 with a warning. --out dumps the raw predictions (a pickle, as MMDetection's
 DumpDetResults writes it); --show-dir draws the predictions on every test image.
+Several GPUs or nodes: tools/dist_test.sh CONFIG CHECKPOINT GPUS (torchrun); without
+CUDA, the same command runs that many CPU processes with the gloo backend.
 """
 import argparse
 import os

@@ -92,20 +92,27 @@ def test_demo_tool_draws_detections(trained_demo_detector, tmp_path):
     assert 'detections with score >= 0.05 drawn to' in proc.stdout
 
 
-def test_dist_train_launches_torchrun_with_the_pytorch_launcher(tmp_path):
+@pytest.mark.parametrize('script,args,tool_args', [
+    ('dist_train.sh', [CONFIG, '4', '--amp'], ['train.py', CONFIG, '--launcher', 'pytorch',
+                                               '--amp']),
+    ('dist_test.sh', [CONFIG, 'model.pth', '4', '--out', 'r.pkl'],
+     ['test.py', CONFIG, 'model.pth', '--launcher', 'pytorch', '--out', 'r.pkl']),
+])
+def test_dist_scripts_launch_torchrun_with_the_pytorch_launcher(tmp_path, script, args,
+                                                                tool_args):
     # The multi-node settings, checked through a stand-in interpreter that records the
-    # arguments (test_resume_and_distributed.py runs the script for real on one node).
+    # arguments (test_resume_and_distributed.py runs the scripts for real on one node).
     fake = tmp_path / 'python'
     fake.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$ARGS_FILE"\n')
     fake.chmod(0o755)
     env = dict(os.environ, PYTHON=str(fake), ARGS_FILE=str(tmp_path / 'args'), NNODES='2',
                NODE_RANK='1', MASTER_ADDR='10.0.0.7', PORT='29777')
-    subprocess.run(['bash', 'tools/dist_train.sh', CONFIG, '4', '--amp'], cwd=REPO, env=env,
-                   check=True, timeout=TOOL_TIMEOUT_S)
-    args = (tmp_path / 'args').read_text().split('\n')[:-1]
-    assert args == ['-m', 'torch.distributed.run', '--nnodes=2', '--node_rank=1',
-                    '--master_addr=10.0.0.7', '--nproc_per_node=4', '--master_port=29777',
-                    str(REPO / 'tools/train.py'), CONFIG, '--launcher', 'pytorch', '--amp']
+    subprocess.run(['bash', f'tools/{script}', *args], cwd=REPO, env=env, check=True,
+                   timeout=TOOL_TIMEOUT_S)
+    recorded = (tmp_path / 'args').read_text().split('\n')[:-1]
+    assert recorded == ['-m', 'torch.distributed.run', '--nnodes=2', '--node_rank=1',
+                        '--master_addr=10.0.0.7', '--nproc_per_node=4', '--master_port=29777',
+                        str(REPO / 'tools' / tool_args[0]), *tool_args[1:]]
 
 
 def test_test_tool_refuses_a_checkpoint_with_missing_weights(trained_demo_detector, tmp_path):

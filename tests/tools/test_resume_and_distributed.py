@@ -1,5 +1,7 @@
 """Kill-and-resume equality, atomic checkpoints, and 2-process CPU training, through the tools."""
+import json
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -110,16 +112,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_dist_train_runs_two_cpu_processes_with_gloo(shapes, tmp_path):
-    work = tmp_path / 'dist'
+def _two_cpu_processes(script, *args) -> subprocess.CompletedProcess:
+    """``tools/{script}`` with 2 CPU processes (gloo), as a user without GPUs runs it."""
     # PYTHONFAULTHANDLER: should a rank abort, its Python stack is in the log.
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()), CUDA_VISIBLE_DEVICES='',
                PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1', PYTHONFAULTHANDLER='1')
-    proc = subprocess.run(
-        ['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(work), '--data-root',
-         str(shapes), '--cfg-options', *SMALL, 'train_cfg.max_epochs=1',
-         'train_cfg.val_interval=1'],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+    return subprocess.run(['bash', f'tools/{script}', *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+
+
+def test_dist_train_runs_two_cpu_processes_with_gloo(shapes, tmp_path):
+    work = tmp_path / 'dist'
+    proc = _two_cpu_processes('dist_train.sh', CONFIG, '2', '--work-dir', str(work),
+                              '--data-root', str(shapes), '--cfg-options', *SMALL,
+                              'train_cfg.max_epochs=1', 'train_cfg.val_interval=1')
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     assert 'Distributed training: True' in log
@@ -130,3 +136,21 @@ def test_dist_train_runs_two_cpu_processes_with_gloo(shapes, tmp_path):
     state = _weights(work / 'epoch_1.pth')
     assert not any(k.startswith('module.') for k in state)
     assert all(v.isfinite().all() for v in state.values() if v.is_floating_point())
+
+
+def test_dist_test_on_two_cpu_processes_gives_the_metrics_of_one(trained_demo_detector, tmp_path):
+    trained = trained_demo_detector
+    common = [trained.config, str(trained.checkpoint)]
+    options = ['--data-root', str(trained.data_root), '--cfg-options', *SMALL]
+    run('tools/test.py', *common, '--work-dir', str(tmp_path / 'one'), '--out',
+        str(tmp_path / 'one.pkl'), *options)
+    proc = _two_cpu_processes('dist_test.sh', *common, '2', '--work-dir', str(tmp_path / 'two'),
+                              '--out', str(tmp_path / 'two.pkl'), *options)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    one = json.loads((tmp_path / 'one/metrics.json').read_text())
+    two = json.loads((tmp_path / 'two/metrics.json').read_text())
+    assert two == one and two['count/images'] == trained.num_val
+    with open(tmp_path / 'one.pkl', 'rb') as f1, open(tmp_path / 'two.pkl', 'rb') as f2:
+        ids_one = sorted(p['img_id'] for p in pickle.load(f1))
+        ids_two = sorted(p['img_id'] for p in pickle.load(f2))
+    assert ids_two == ids_one and len(ids_two) == trained.num_val
