@@ -26,20 +26,19 @@ def test_leave_process_group_destroys_the_group_and_is_a_no_op_without_one(one_p
     assert not torch_dist.is_initialized()
 
 
+TASKS = '/proc/self/task'  # Linux: one folder per thread of this process, with its name
+
+
 def _gloo_worker_threads() -> int:
-    """This process's threads that torch names as gloo's workers (Linux names them)."""
-    tasks = f'/proc/{os.getpid()}/task'
-    return sum(open(f'{tasks}/{t}/comm').read().strip() == 'pt_gloo_runloop'
-               for t in os.listdir(tasks))
+    """This process's threads that torch names as gloo's workers."""
+    return sum(open(f'{TASKS}/{t}/comm').read().strip() == 'pt_gloo_runloop'
+               for t in os.listdir(TASKS))
 
 
 def test_leaving_stops_gloo_workers_a_ddp_wrapper_in_a_reference_cycle_held(one_process_group):
     # What a training leaves behind: the wrapper inside the Runner's reference cycles, and a
     # collective's tensors released by a worker thread. A worker still running at the
     # interpreter's exit can abort the process after the training succeeded.
-    if not os.path.isdir('/proc/self/task') or not _gloo_worker_threads():
-        pytest.skip('this torch does not name its gloo worker threads')
-
     class Owner:
         pass
 
@@ -50,6 +49,9 @@ def test_leaving_stops_gloo_workers_a_ddp_wrapper_in_a_reference_cycle_held(one_
     gathered = [None]
     torch_dist.all_gather_object(gathered, {'rank': 0})
     assert gathered == [{'rank': 0}]
+    # Asked only now: a worker names itself once it runs, so after a collective it has.
+    if not os.path.isdir(TASKS) or not _gloo_worker_threads():
+        pytest.skip('this torch does not name its gloo worker threads')
     del owner
     leave_process_group()
     assert not torch_dist.is_initialized()
