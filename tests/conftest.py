@@ -9,8 +9,8 @@ from mmengine.registry import DefaultScope
 import shufflenet_det  # noqa: F401  (registers the models)
 from shufflenet_det.datasets.synthetic_shapes import generate_shapes_dataset
 
-from .helpers import (DEMO_CONFIG, ExportedDetector, TrainedDetector, run,
-                      train_shapes_detector)
+from .helpers import (DEMO_CONFIG, LOADERS, ExportedDetector, TestedDetector,
+                      TrainedDetector, run, train_shapes_detector)
 
 
 # What `make test-classic` runs on the classic stack (torch 2.1.2, NumPy 1.26.4): import and
@@ -131,3 +131,16 @@ def exported_demo_detector(trained_demo_detector, tmp_path_factory) -> ExportedD
     proc = run('tools/export_onnx.py', trained.config, str(trained.checkpoint), '--out', str(out),
                '--int8', '--calib-dir', str(trained.data_root / 'train'), '--calib-num', '8')
     return ExportedDetector(out, out.with_name('demo_int8.onnx'), proc.stdout)
+
+
+@pytest.fixture(scope='session')
+def tested_demo_detector(trained_demo_detector, tmp_path_factory) -> TestedDetector:
+    """``tools/test.py`` on the shared demo detector, run once per test run (read-only):
+    its metrics, predictions (``--out``) and drawings (``--show-dir``)."""
+    trained = trained_demo_detector
+    out = tmp_path_factory.mktemp('demo_test')
+    predictions, drawings = out / 'results.pkl', out / 'show'
+    run('tools/test.py', trained.config, str(trained.checkpoint), '--work-dir', str(out),
+        '--data-root', str(trained.data_root), '--out', str(predictions), '--show-dir',
+        str(drawings), '--cfg-options', *LOADERS)
+    return TestedDetector(out, predictions, drawings)

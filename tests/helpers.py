@@ -116,6 +116,20 @@ class ExportedDetector:
     log: str
 
 
+@dataclass(frozen=True)
+class TestedDetector:
+    """What ``tools/test.py --out --show-dir`` wrote for the shared demo detector.
+
+    Attributes:
+        work_dir (Path): The test run's work dir, with ``metrics.json``.
+        predictions (Path): The ``--out`` file: one prediction per val image.
+        drawings (Path): The ``--show-dir`` folder: one drawn image per val image.
+    """
+    work_dir: Path
+    predictions: Path
+    drawings: Path
+
+
 def save_random_demo_detector(directory: Path) -> str:
     """The demo detector with random weights, saved as a plain checkpoint (no digest) in
     ``directory``: for tests whose point is what happens before or around the weights."""

@@ -65,24 +65,33 @@ def c4_detector(trained_demo_detector, tmp_path_factory):
 
 @pytest.fixture(params=['fpn', 'c4'])
 def detector_and_onnx(request, tmp_path):
-    """A trained detector, its ONNX file, and what the export printed."""
-    if request.param == 'fpn':  # the shared detector and its shared export
+    """A trained detector, its ONNX file, what the export printed, and what ``tools/test.py``
+    gave for the detector in PyTorch: its metrics and predictions."""
+    if request.param == 'fpn':  # the shared detector, its shared export and evaluation
         exported = request.getfixturevalue('exported_demo_detector')
-        return request.getfixturevalue('trained_demo_detector'), exported.onnx, exported.log
+        tested = request.getfixturevalue('tested_demo_detector')
+        return (request.getfixturevalue('trained_demo_detector'), exported.onnx, exported.log,
+                read_results(tested.work_dir, tested.predictions))
     trained = request.getfixturevalue('c4_detector')
     onnx_file = tmp_path / 'detector.onnx'
     proc = run('tools/export_onnx.py', trained.config, str(trained.checkpoint), '--out',
                str(onnx_file))
-    return trained, onnx_file, proc.stdout
+    return (trained, onnx_file, proc.stdout,
+            evaluate(trained, trained.checkpoint, tmp_path, 'pytorch'))
+
+
+def read_results(work_dir, predictions_file):
+    """The ``metrics.json`` and ``--out`` predictions of a ``tools/test.py`` run."""
+    with open(predictions_file, 'rb') as f:
+        predictions = pickle.load(f)
+    return json.loads((work_dir / 'metrics.json').read_text()), predictions
 
 
 def evaluate(trained, checkpoint, work, name):
     out = work / f'{name}.pkl'
     run('tools/test.py', trained.config, str(checkpoint), '--work-dir', str(work / name),
         '--data-root', str(trained.data_root), '--out', str(out), '--cfg-options', *LOADERS)
-    with open(out, 'rb') as f:
-        predictions = pickle.load(f)
-    return json.loads((work / name / 'metrics.json').read_text()), predictions
+    return read_results(work / name, out)
 
 
 def matched_fraction(reference, candidate, score_thr=0.3, iou_thr=0.98) -> tuple[float, int]:
@@ -102,9 +111,8 @@ def matched_fraction(reference, candidate, score_thr=0.3, iou_thr=0.98) -> tuple
 
 
 def test_onnxruntime_matches_pytorch_on_a_trained_detector(detector_and_onnx, tmp_path):
-    trained, onnx_file, export_log = detector_and_onnx
+    trained, onnx_file, export_log, (metrics, torch_predictions) = detector_and_onnx
     assert 'default ONNX domain only' in export_log
-    metrics, torch_predictions = evaluate(trained, trained.checkpoint, tmp_path, 'pytorch')
     onnx_metrics, onnx_predictions = evaluate(trained, onnx_file, tmp_path, 'onnxruntime')
 
     assert metrics['coco/bbox_mAP'] > 0.0 and metrics['count/detections'] > 0

@@ -60,21 +60,18 @@ def test_resume_continues_from_the_last_checkpoint(trained_demo_detector, tmp_pa
     assert (work / f'epoch_{resumed_to}.pth').is_file()
 
 
-def test_test_tool_writes_metrics_predictions_and_drawings(trained_demo_detector, tmp_path):
-    trained = trained_demo_detector
-    out = tmp_path / 'results.pkl'
-    run('tools/test.py', trained.config, str(trained.checkpoint), '--work-dir', str(tmp_path),
-        '--data-root', str(trained.data_root), '--out', str(out), '--show-dir',
-        str(tmp_path / 'show'), '--cfg-options', *SMALL)
-    metrics = json.loads((tmp_path / 'metrics.json').read_text())
+def test_test_tool_writes_metrics_predictions_and_drawings(trained_demo_detector,
+                                                           tested_demo_detector):
+    trained, tested = trained_demo_detector, tested_demo_detector
+    metrics = json.loads((tested.work_dir / 'metrics.json').read_text())
     assert {'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75', 'coco/bbox_mAP_s',
             'coco/bbox_mAP_m', 'coco/bbox_mAP_l'} <= set(metrics)
     assert metrics['count/images'] == trained.num_val
-    with open(out, 'rb') as f:
+    with open(tested.predictions, 'rb') as f:
         predictions = pickle.load(f)
     assert len(predictions) == trained.num_val and 'pred_instances' in predictions[0]
-    assert len(list((tmp_path / 'show').glob('*.png'))) == trained.num_val
-    assert not list(tmp_path.glob('.*partial*'))
+    assert len(list(tested.drawings.glob('*.png'))) == trained.num_val
+    assert not list(tested.work_dir.glob('.*partial*'))
 
 
 def test_test_tool_refuses_a_missing_checkpoint(tmp_path):

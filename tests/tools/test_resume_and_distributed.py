@@ -14,7 +14,7 @@ from mmengine.config import Config
 from shufflenet_det.checkpoint.safe_globals import safe_torch_load
 from shufflenet_det.datasets.synthetic_shapes import generate_shapes_dataset
 
-from ..helpers import REPO, TOOL_TIMEOUT_S, run
+from ..helpers import LOADERS, REPO, TOOL_TIMEOUT_S, run
 from .sigkill import ENV_VAR as SIGKILL_AFTER_ITER
 from .test_end_to_end import CONFIG, SMALL
 
@@ -138,19 +138,18 @@ def test_dist_train_runs_two_cpu_processes_with_gloo(shapes, tmp_path):
     assert all(v.isfinite().all() for v in state.values() if v.is_floating_point())
 
 
-def test_dist_test_on_two_cpu_processes_gives_the_metrics_of_one(trained_demo_detector, tmp_path):
-    trained = trained_demo_detector
-    common = [trained.config, str(trained.checkpoint)]
-    options = ['--data-root', str(trained.data_root), '--cfg-options', *SMALL]
-    run('tools/test.py', *common, '--work-dir', str(tmp_path / 'one'), '--out',
-        str(tmp_path / 'one.pkl'), *options)
-    proc = _two_cpu_processes('dist_test.sh', *common, '2', '--work-dir', str(tmp_path / 'two'),
-                              '--out', str(tmp_path / 'two.pkl'), *options)
+def test_dist_test_on_two_cpu_processes_gives_the_metrics_of_one(trained_demo_detector,
+                                                                  tested_demo_detector,
+                                                                  tmp_path):
+    trained, one = trained_demo_detector, tested_demo_detector
+    proc = _two_cpu_processes('dist_test.sh', trained.config, str(trained.checkpoint), '2',
+                              '--work-dir', str(tmp_path), '--out', str(tmp_path / 'two.pkl'),
+                              '--data-root', str(trained.data_root), '--cfg-options', *LOADERS)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    one = json.loads((tmp_path / 'one/metrics.json').read_text())
-    two = json.loads((tmp_path / 'two/metrics.json').read_text())
-    assert two == one and two['count/images'] == trained.num_val
-    with open(tmp_path / 'one.pkl', 'rb') as f1, open(tmp_path / 'two.pkl', 'rb') as f2:
+    metrics_one = json.loads((one.work_dir / 'metrics.json').read_text())
+    metrics_two = json.loads((tmp_path / 'metrics.json').read_text())
+    assert metrics_two == metrics_one and metrics_two['count/images'] == trained.num_val
+    with open(one.predictions, 'rb') as f1, open(tmp_path / 'two.pkl', 'rb') as f2:
         ids_one = sorted(p['img_id'] for p in pickle.load(f1))
         ids_two = sorted(p['img_id'] for p in pickle.load(f2))
     assert ids_two == ids_one and len(ids_two) == trained.num_val
