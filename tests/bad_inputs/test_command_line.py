@@ -13,6 +13,7 @@ fails before any model is built or timed, builds at most a small model, or (one 
 trains for one iteration.
 """
 import os
+import subprocess
 from dataclasses import dataclass
 
 import numpy as np
@@ -346,3 +347,41 @@ def test_command_line(case: Case, paths, request, capsys):
             assert text in out, out[-3000:]
     for path in case.creates:
         assert os.path.isfile(path.format(**paths)), path
+
+
+# ---------------------------------------------------------------- tools/dist_*.sh
+# The launch scripts check their arguments and the multi-node settings before torchrun
+# starts. A stand-in interpreter records any launch: none may happen.
+DIST_CASES = [
+    ('dist-train-no-arguments', 'dist_train.sh', [], {},
+     'missing arguments: expected a config and the number of processes (GPUS)'),
+    ('dist-train-config-and-gpus-swapped', 'dist_train.sh', ['8', DEMO], {},
+     f"GPUS '{DEMO}' is not a number of processes: expected a whole number, 1 or more"),
+    ('dist-train-zero-gpus', 'dist_train.sh', [DEMO, '0'], {},
+     "GPUS '0' is not a number of processes"),
+    ('dist-train-zero-nodes', 'dist_train.sh', [DEMO, '2'], {'NNODES': '0'},
+     'NNODES=0: expected a whole number, 1 or more'),
+    ('dist-train-port-out-of-range', 'dist_train.sh', [DEMO, '2'], {'PORT': '70000'},
+     'PORT=70000: expected 1 to 65535'),
+    ('dist-test-no-gpus', 'dist_test.sh', [DEMO, 'model.pth'], {},
+     'missing arguments: expected a config, a checkpoint and the number of processes (GPUS)'),
+    ('dist-test-node-rank-past-the-nodes', 'dist_test.sh', [DEMO, 'model.pth', '2'],
+     {'NNODES': '2', 'NODE_RANK': '2'}, 'NODE_RANK=2: expected 0 to 1 (NNODES=2)'),
+]
+
+
+@pytest.mark.parametrize('script,args,settings,expect', [c[1:] for c in DIST_CASES],
+                         ids=[c[0] for c in DIST_CASES])
+def test_dist_script_arguments(script, args, settings, expect, tmp_path):
+    launched = tmp_path / 'launched'
+    stand_in = tmp_path / 'python'
+    stand_in.write_text(f'#!/usr/bin/env bash\ntouch {launched}\n')
+    stand_in.chmod(0o755)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('NNODES', 'NODE_RANK', 'PORT', 'MASTER_ADDR')}
+    proc = subprocess.run(['bash', f'tools/{script}', *args], cwd=REPO, capture_output=True,
+                          text=True, env=dict(env, PYTHON=str(stand_in), **settings), timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith('error: ')]
+    assert len(error_lines) == 1 and expect in error_lines[0], proc.stderr
+    assert not launched.exists()
