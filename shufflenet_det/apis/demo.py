@@ -12,6 +12,7 @@ from ..checkpoint import load_detector
 from ..config import load_config
 from ..datasets.layout import check_dataset_paths
 from ..datasets.synthetic_shapes import generate_shapes_dataset
+from ..engine.work_dir_lock import lock_work_dir
 from ..errors import CheckFailedError
 from ..fileio import atomic_open
 from ..visualization import draw_detections
@@ -47,7 +48,16 @@ def _densest_image(cfg: Config) -> str:
 
 def run_demo(config: str, work_dir: str, num_train: int = 400, num_val: int = 60,
              progress: Callable[[str], None] = print) -> dict:
-    """Train and evaluate the demo detector; returns a summary (also in WORK_DIR/summary.json)."""
+    """Train and evaluate the demo detector; returns a summary (also in WORK_DIR/summary.json).
+
+    The work dir is locked first, as ``tools/train.py`` locks it (one run per work dir).
+    """
+    with lock_work_dir(work_dir):
+        return _train_evaluate_draw(config, work_dir, num_train, num_val, progress)
+
+
+def _train_evaluate_draw(config: str, work_dir: str, num_train: int, num_val: int,
+                         progress: Callable[[str], None]) -> dict:
     start = time.perf_counter()
     cfg = load_config(config)
     cfg.work_dir = work_dir

@@ -1,4 +1,5 @@
 """One training run per work dir: the lock file, and two real trainings into one work dir."""
+import importlib
 import json
 import os
 import socket
@@ -172,3 +173,18 @@ def test_a_second_training_into_the_same_work_dir_stops_and_the_first_completes(
     assert not (work / LOCK_NAME).exists()
     meta = load_checkpoint_file(work / 'epoch_1.pth')['meta']
     assert meta['tensor_digest']['algorithm'] == 'crc32'
+
+
+def test_the_demo_stops_on_a_held_work_dir_before_generating_data(tmp_path, monkeypatch):
+    # The module, not the function that shufflenet_det.apis exports under the same name.
+    demo = importlib.import_module('shufflenet_det.apis.demo')
+
+    def generate(*args, **kwargs):
+        raise AssertionError('the demo generated its data before taking the lock')
+
+    monkeypatch.setattr(demo, 'ensure_demo_data', generate)
+    with work_dir_lock(str(tmp_path)):
+        with pytest.raises(WorkDirLockedError) as info:
+            demo.run_demo(DEMO_CONFIG, str(tmp_path))
+    assert str(info.value).startswith(f'{tmp_path} is in use by another training run: '
+                                      f'pid {os.getpid()} on host {HOST}')
