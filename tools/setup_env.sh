@@ -60,9 +60,12 @@ inputs_digest() {
 }
 
 # The stamp holds the inputs' digest and the build key, so a .venv set up without a
-# GPU is out of date where one is visible (a home folder shared with GPU nodes).
+# GPU is out of date where one is visible (a home folder shared with GPU nodes). The
+# package must also be this checkout's: a .venv linked into another checkout and set up
+# there imports that one.
 if [[ -f "$stamp" ]] && key=$("$py" "$build_env" key 2>/dev/null) &&
-    [[ "$(cat "$stamp")" == "$(inputs_digest) $key" ]]; then
+    [[ "$(cat "$stamp")" == "$(inputs_digest) $key" ]] &&
+    "$py" -I "$build_env" installed-from "$root"; then
     say "$(basename "$venv") is up to date ($stack_name stack, $key)"
     exit 0
 fi

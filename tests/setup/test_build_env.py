@@ -343,3 +343,18 @@ def test_library_headers_come_from_torch_s_wheels_when_cuda_home_lacks_them():
         "CUDA_HOME /cuda has no include/cusparse.h, which torch's CUDA headers include, and "
         '/site/nvidia/cu13/include has none either: install the CUDA 13.0 toolkit and set '
         'CUDA_HOME to it')
+
+
+def test_installed_from_tells_this_checkout_from_another(tmp_path):
+    # `make test` sets up the environment first, which installs this checkout (editable).
+    other = tmp_path / 'other_checkout'
+    (other / 'shufflenet_det').mkdir(parents=True)
+    (other / 'shufflenet_det' / '__init__.py').write_text('')
+
+    def status(root) -> int:
+        # -I as the setup script runs it; run inside `other`, whose package must not count.
+        return subprocess.run([sys.executable, '-I', str(REPO / 'tools/setup/build_env.py'),
+                               'installed-from', str(root)], cwd=other, timeout=120).returncode
+
+    assert status(REPO) == 0
+    assert status(other) == 1

@@ -18,6 +18,7 @@ standard library, and torch inside the commands that need it::
     python tools/setup/build_env.py check-wheel WHEEL  # CUDA kernels in a CUDA build
     python tools/setup/build_env.py check-ops    # after install: mmcv.ops on the GPU
     python tools/setup/build_env.py torch-site 2.11.0 0.26.0  # base Python's torch folder
+    python -I tools/setup/build_env.py installed-from ROOT   # exit 1 unless ROOT's package
 
 Errors print one line, ``[setup_env] error: ...``, and exit with status 2.
 The functions take ``torch.cuda``, the environment and the like as arguments,
@@ -457,6 +458,19 @@ def reusable_torch_dir(torch_pin: str, torchvision_pin: str,
     return folders.pop() if len(folders) == 1 else None
 
 
+def installed_from(root: str) -> bool:
+    """Whether this interpreter imports ``shufflenet_det`` from the checkout at ``root``.
+
+    A stamp alone cannot tell: a ``.venv`` linked into another checkout and set up
+    there has an editable install of that checkout. Run with ``python -I`` so that
+    neither the current folder nor ``PYTHONPATH`` hides what the install points to.
+    """
+    spec = importlib.util.find_spec('shufflenet_det')  # finds it without importing it
+    expected = os.path.join(root, 'shufflenet_det', '__init__.py')
+    return (spec is not None and spec.origin is not None
+            and os.path.realpath(spec.origin) == os.path.realpath(expected))
+
+
 def _site_packages() -> str:
     return sysconfig.get_paths()['purelib']
 
@@ -593,9 +607,14 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     site = commands.add_parser('torch-site', help="this Python's folder of the pinned torch")
     site.add_argument('torch_pin')
     site.add_argument('torchvision_pin')
+    source = commands.add_parser('installed-from',
+                                 help='exit 1 unless shufflenet_det is imported from ROOT')
+    source.add_argument('root')
     args = parser.parse_args(argv)
     env = os.environ if env is None else env
     try:
+        if args.command == 'installed-from':
+            return 0 if installed_from(args.root) else 1
         if args.command == 'torch-site':
             print(reusable_torch_dir(args.torch_pin, args.torchvision_pin) or '')
             return 0
