@@ -130,6 +130,16 @@ class TestedDetector:
     drawings: Path
 
 
+def read_test_results(work_dir: Path, predictions_file: Path) -> tuple[dict, list]:
+    """What a ``tools/test.py --work-dir WORK_DIR --out FILE`` run wrote: the metrics of
+    ``metrics.json`` and the predictions of the ``--out`` pickle."""
+    import json
+    import pickle
+    with open(predictions_file, 'rb') as f:
+        predictions = pickle.load(f)
+    return json.loads((work_dir / 'metrics.json').read_text()), predictions
+
+
 def save_random_demo_detector(directory: Path) -> str:
     """The demo detector with random weights, saved as a plain checkpoint (no digest) in
     ``directory``: for tests whose point is what happens before or around the weights."""

@@ -2,8 +2,6 @@
 bbox mAP (within 0.005) and the same confident detections (IoU >= 0.98, same class), for the
 FPN and the C4 layout, through the real tools (train, export_onnx, test). The FPN detector
 is the session's shared one (tests/conftest.py)."""
-import json
-import pickle
 
 import pytest
 import torch
@@ -12,7 +10,8 @@ from mmengine.config import Config
 
 from shufflenet_det.models import shufflenet_v1_channels
 
-from ..helpers import DEMO_CONFIG, LOADERS, REPO, run, train_shapes_detector
+from ..helpers import (DEMO_CONFIG, LOADERS, REPO, read_test_results, run,
+                       train_shapes_detector)
 
 pytestmark = pytest.mark.slow
 # The C4 run's schedule is the shared FPN run's (tests/conftest.py, trained_demo_detector):
@@ -71,7 +70,7 @@ def detector_and_onnx(request, tmp_path):
         exported = request.getfixturevalue('exported_demo_detector')
         tested = request.getfixturevalue('tested_demo_detector')
         return (request.getfixturevalue('trained_demo_detector'), exported.onnx, exported.log,
-                read_results(tested.work_dir, tested.predictions))
+                read_test_results(tested.work_dir, tested.predictions))
     trained = request.getfixturevalue('c4_detector')
     onnx_file = tmp_path / 'detector.onnx'
     proc = run('tools/export_onnx.py', trained.config, str(trained.checkpoint), '--out',
@@ -80,18 +79,11 @@ def detector_and_onnx(request, tmp_path):
             evaluate(trained, trained.checkpoint, tmp_path, 'pytorch'))
 
 
-def read_results(work_dir, predictions_file):
-    """The ``metrics.json`` and ``--out`` predictions of a ``tools/test.py`` run."""
-    with open(predictions_file, 'rb') as f:
-        predictions = pickle.load(f)
-    return json.loads((work_dir / 'metrics.json').read_text()), predictions
-
-
 def evaluate(trained, checkpoint, work, name):
     out = work / f'{name}.pkl'
     run('tools/test.py', trained.config, str(checkpoint), '--work-dir', str(work / name),
         '--data-root', str(trained.data_root), '--out', str(out), '--cfg-options', *LOADERS)
-    return read_results(work / name, out)
+    return read_test_results(work / name, out)
 
 
 def matched_fraction(reference, candidate, score_thr=0.3, iou_thr=0.98) -> tuple[float, int]:

@@ -4,7 +4,6 @@ The trained detector is the session's shared one (``trained_demo_detector`` in
 tests/conftest.py): read-only here, copied where a test changes it."""
 import json
 import os
-import pickle
 import shutil
 import subprocess
 
@@ -14,7 +13,8 @@ import torch
 from shufflenet_det.checkpoint import atomic_save
 from shufflenet_det.datasets.synthetic_shapes import CLASSES
 
-from ..helpers import DEMO_CONFIG, REPO, TOOL_TIMEOUT_S, run, shapes_training_options
+from ..helpers import (DEMO_CONFIG, REPO, TOOL_TIMEOUT_S, read_test_results, run,
+                       shapes_training_options)
 
 pytestmark = pytest.mark.slow
 CONFIG = DEMO_CONFIG
@@ -63,12 +63,10 @@ def test_resume_continues_from_the_last_checkpoint(trained_demo_detector, tmp_pa
 def test_test_tool_writes_metrics_predictions_and_drawings(trained_demo_detector,
                                                            tested_demo_detector):
     trained, tested = trained_demo_detector, tested_demo_detector
-    metrics = json.loads((tested.work_dir / 'metrics.json').read_text())
+    metrics, predictions = read_test_results(tested.work_dir, tested.predictions)
     assert {'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75', 'coco/bbox_mAP_s',
             'coco/bbox_mAP_m', 'coco/bbox_mAP_l'} <= set(metrics)
     assert metrics['count/images'] == trained.num_val
-    with open(tested.predictions, 'rb') as f:
-        predictions = pickle.load(f)
     assert len(predictions) == trained.num_val and 'pred_instances' in predictions[0]
     assert len(list(tested.drawings.glob('*.png'))) == trained.num_val
     assert not list(tested.work_dir.glob('.*partial*'))

@@ -1,7 +1,5 @@
 """Kill-and-resume equality, atomic checkpoints, and 2-process CPU training, through the tools."""
-import json
 import os
-import pickle
 import signal
 import socket
 import subprocess
@@ -14,7 +12,7 @@ from mmengine.config import Config
 from shufflenet_det.checkpoint.safe_globals import safe_torch_load
 from shufflenet_det.datasets.synthetic_shapes import generate_shapes_dataset
 
-from ..helpers import LOADERS, REPO, TOOL_TIMEOUT_S, run
+from ..helpers import LOADERS, REPO, TOOL_TIMEOUT_S, read_test_results, run
 from .sigkill import ENV_VAR as SIGKILL_AFTER_ITER
 from .test_end_to_end import CONFIG, SMALL
 
@@ -146,10 +144,9 @@ def test_dist_test_on_two_cpu_processes_gives_the_metrics_of_one(trained_demo_de
                               '--work-dir', str(tmp_path), '--out', str(tmp_path / 'two.pkl'),
                               '--data-root', str(trained.data_root), '--cfg-options', *LOADERS)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    metrics_one = json.loads((one.work_dir / 'metrics.json').read_text())
-    metrics_two = json.loads((tmp_path / 'metrics.json').read_text())
+    metrics_one, predictions_one = read_test_results(one.work_dir, one.predictions)
+    metrics_two, predictions_two = read_test_results(tmp_path, tmp_path / 'two.pkl')
     assert metrics_two == metrics_one and metrics_two['count/images'] == trained.num_val
-    with open(one.predictions, 'rb') as f1, open(tmp_path / 'two.pkl', 'rb') as f2:
-        ids_one = sorted(p['img_id'] for p in pickle.load(f1))
-        ids_two = sorted(p['img_id'] for p in pickle.load(f2))
+    ids_one = sorted(p['img_id'] for p in predictions_one)
+    ids_two = sorted(p['img_id'] for p in predictions_two)
     assert ids_two == ids_one and len(ids_two) == trained.num_val
