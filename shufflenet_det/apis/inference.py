@@ -1,13 +1,17 @@
 """``tools/demo.py``: a detector (PyTorch or ONNX) run on an image, or on every image of a
-folder, and drawn."""
+folder, and drawn; and :class:`StrictDetInferencer`, MMDetection's ``DetInferencer`` with
+the project's strict image loading, for scripts."""
 import os
 import os.path as osp
 from functools import partial
 from typing import Callable
 
+from mmdet.apis import DetInferencer
+
 from ..checkpoint import load_detector
 from ..config import load_config
 from ..datasets import read_image
+from ..datasets.image_loading import strict_image_loading
 from ..deploy import ONNXRuntimeDetector
 from ..errors import ConfigError, InputError, InputFileNotFoundError
 from ..fileio import check_writable
@@ -15,6 +19,23 @@ from ..visualization import draw_detections, draw_result
 
 # The files of a folder that are drawn, as MMDetection's DetInferencer lists a folder.
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+
+
+class StrictDetInferencer(DetInferencer):
+    """``DetInferencer`` whose image files load through
+    :class:`~shufflenet_det.datasets.image_loading.StrictInferencerLoader`.
+
+    A missing, empty or undecodable image raises an
+    :class:`~shufflenet_det.images.ImageFileError` naming the file, where mmdet's
+    ``InferencerLoader`` fails inside OpenCV. Arrays, and everything else, are as in
+    ``DetInferencer``, which itself stays MMDetection's: ``import shufflenet_det``
+    replaces none of its steps.
+    """
+
+    def _init_pipeline(self, cfg):
+        pipeline = super()._init_pipeline(cfg)
+        pipeline.transforms = [strict_image_loading(t) for t in pipeline.transforms]
+        return pipeline
 
 
 def list_images(path: str) -> list[str]:

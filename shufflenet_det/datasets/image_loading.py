@@ -4,9 +4,11 @@
   :mod:`shufflenet_det.images` (missing file, directory, empty or undecodable bytes),
   in the main process and in DataLoader workers alike, with or without ``-O``;
 * :func:`strict_image_loading`: swaps it in for mmcv's loader in a pipeline, which the
-  configs keep by name because MMDetection's ``DetInferencer`` looks for that name;
-* :class:`StrictInferencerLoader`: registered as mmdet's ``InferencerLoader``, the step
-  ``DetInferencer`` puts in that place, so that its file inputs load strictly too;
+  configs keep by name because MMDetection's ``DetInferencer`` looks for that name, and
+  :class:`StrictInferencerLoader` in for mmdet's ``InferencerLoader``, the step
+  ``DetInferencer`` puts in that place
+  (:class:`~shufflenet_det.apis.StrictDetInferencer` does so). Both are registered under
+  their own names: mmdet's ``LoadImageFromFile`` and ``InferencerLoader`` stay mmdet's;
 * :func:`check_resize_keeps_pixels`: an image so elongated that ``Resize`` with
   ``keep_ratio=True`` would make one side 0 pixels (a 1x4000 image at scale
   (1000, 600)) is an error naming it, where OpenCV's ``resize`` fails without a name.
@@ -25,6 +27,7 @@ from mmengine.logging import print_log
 from ..images import ImageFileError, decode_image, image_read_error
 
 _PLAIN_LOADERS = ('LoadImageFromFile', 'mmcv.LoadImageFromFile', LoadImageFromFile)
+_PLAIN_INFERENCER_LOADERS = ('InferencerLoader', 'mmdet.InferencerLoader', InferencerLoader)
 _RESIZES = ('Resize', 'mmdet.Resize', 'mmcv.Resize')
 
 
@@ -82,14 +85,12 @@ class StrictLoadImageFromFile(LoadImageFromFile):
         return results
 
 
-# force: replaces mmdet's own class under its name, which DetInferencer builds by that name
-# (mmdet.InferencerLoader); only the loader of file paths differs.
-@TRANSFORMS.register_module(name='InferencerLoader', force=True)
+@TRANSFORMS.register_module()
 class StrictInferencerLoader(InferencerLoader):
     """mmdet's ``InferencerLoader`` reading files with :class:`StrictLoadImageFromFile`.
 
     ``DetInferencer`` replaces a config's ``LoadImageFromFile`` step with
-    ``InferencerLoader``, whose file loader is mmcv's: an empty or broken image failed
+    ``InferencerLoader``, whose file loader is mmcv's: an empty or broken image fails
     inside OpenCV without the file's name. Arrays load as in mmdet.
     """
 
@@ -99,16 +100,24 @@ class StrictInferencerLoader(InferencerLoader):
 
 
 def strict_image_loading(transform):
-    """``transform`` with mmcv's ``LoadImageFromFile`` replaced by :class:`StrictLoadImageFromFile`.
+    """``transform`` with mmcv's ``LoadImageFromFile`` replaced by :class:`StrictLoadImageFromFile`
+    and mmdet's ``InferencerLoader`` by :class:`StrictInferencerLoader`.
 
     Accepts a transform config (``type`` given as a name or as the class) or a built
     transform; anything else is returned unchanged.
     """
     if isinstance(transform, dict) and transform.get('type') in _PLAIN_LOADERS:
         return {**transform, 'type': StrictLoadImageFromFile}
+    if isinstance(transform, dict) and transform.get('type') in _PLAIN_INFERENCER_LOADERS:
+        return {**transform, 'type': StrictInferencerLoader}
     if type(transform) is LoadImageFromFile:
         strict = StrictLoadImageFromFile.__new__(StrictLoadImageFromFile)
         strict.__dict__.update(transform.__dict__)
+        return strict
+    if type(transform) is InferencerLoader:
+        strict = StrictInferencerLoader.__new__(StrictInferencerLoader)
+        strict.__dict__.update(transform.__dict__, from_file=strict_image_loading(
+            transform.from_file))
         return strict
     return transform
 
