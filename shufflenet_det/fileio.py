@@ -21,8 +21,26 @@ from typing import IO, Optional
 from .errors import ConfigError
 
 PARTIAL_SUFFIX = '.partial'
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+
+def current_umask() -> int:
+    """The process's umask, read when a file is written; never changed for good.
+
+    Linux reports it in ``/proc/self/status`` (``Umask:``, since Linux 4.7). Elsewhere
+    it can only be read by setting it, so it is set to ``0o077`` and put back at once:
+    a file another thread creates meanwhile is private to its owner, not open to
+    everyone as under a mask of 0.
+    """
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 @contextmanager
@@ -40,7 +58,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     try:
         yield tmp
         # mkstemp makes the file private (0600); give it the mode open() would have.
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

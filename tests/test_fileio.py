@@ -1,6 +1,6 @@
 import pytest
 
-from shufflenet_det.fileio import atomic_open, atomic_path
+from shufflenet_det.fileio import atomic_open, atomic_path, current_umask
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
@@ -25,13 +25,49 @@ def test_a_complete_write_replaces_the_file_and_keeps_the_extension_for_writers(
     assert [p.name for p in target.parent.iterdir()] == ['drawn.png']
 
 
-def test_outputs_get_the_mode_open_would_give(tmp_path):
+@pytest.mark.parametrize('umask', [0o022, 0o027, 0o002], ids=['022', '027', '002'])
+def test_outputs_get_the_mode_open_would_give_under_the_umask_at_write_time(tmp_path, umask):
     import os
-    mask = os.umask(0)
+    before = os.umask(umask)  # set after the import: the mask of the moment counts
+    try:
+        with open(tmp_path / 'plain.txt', 'w') as f:
+            f.write('x')
+        with atomic_open(tmp_path / 'out.txt') as f:
+            f.write('x')
+        assert current_umask() == umask  # read without setting it
+    finally:
+        os.umask(before)
+    mode = (tmp_path / 'out.txt').stat().st_mode & 0o777
+    assert mode == (tmp_path / 'plain.txt').stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_the_umask_is_read_from_proc_without_setting_it(monkeypatch):
+    import os
+    if not os.path.isfile('/proc/self/status'):
+        pytest.skip('no /proc/self/status (not Linux)')
+    mask = os.umask(0o022)
     os.umask(mask)
-    with atomic_open(tmp_path / 'out.txt') as f:
-        f.write('x')
-    assert (tmp_path / 'out.txt').stat().st_mode & 0o777 == 0o666 & ~mask
+
+    def no_umask(_):
+        raise AssertionError('os.umask called')
+    monkeypatch.setattr(os, 'umask', no_umask)
+    assert current_umask() == mask
+
+
+def test_without_proc_the_umask_is_read_by_setting_it_back_at_once(monkeypatch):
+    import os
+
+    from shufflenet_det import fileio
+
+    def no_proc(*args, **kwargs):
+        raise FileNotFoundError('/proc/self/status')
+    monkeypatch.setattr(fileio, 'open', no_proc, raising=False)
+    before = os.umask(0o027)
+    try:
+        assert current_umask() == 0o027
+        assert os.umask(0o027) == 0o027  # as it was
+    finally:
+        os.umask(before)
 
 
 @pytest.mark.parametrize('name, directory, message', [
