@@ -5,8 +5,9 @@ from collections.abc import Mapping
 from typing import Optional
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 
-from ..config import load_config
+from ..config import DATALOADERS, load_config
 from ..datasets.layout import set_data_root
 from ..errors import ConfigError
 from ..fileio import check_writable
@@ -49,6 +50,25 @@ def check_neck_in_channels(model_cfg: Mapping) -> None:
         'shufflenet_v1_channels(groups, widen_factor) as the configs in configs/ do.')
 
 
+def drop_persistent_workers_without_workers(cfg: Config) -> None:
+    """Turn ``persistent_workers`` off in every dataloader with ``num_workers=0``.
+
+    PyTorch's ``DataLoader`` raises ``ValueError: persistent_workers option needs
+    num_workers > 0``, and MMEngine builds a dataloader only when its loop starts,
+    after the model is built. ``--cfg-options train_dataloader.num_workers=0`` (the
+    usual way to debug a dataset in the main process) would otherwise fail there
+    on every config that sets ``persistent_workers=True``. One INFO line names each
+    dataloader changed.
+    """
+    for name in DATALOADERS:
+        loader = cfg.get(name)
+        if isinstance(loader, Mapping) and loader.get('num_workers') == 0 \
+                and loader.get('persistent_workers'):
+            loader['persistent_workers'] = False
+            print_log(f'{name}: num_workers=0, so persistent_workers is turned off (PyTorch\'s '
+                      'DataLoader allows it only with num_workers > 0)', logger='current')
+
+
 def prepare_config(config: str,
                    work_dir: Optional[str] = None,
                    cfg_options: Optional[dict] = None,
@@ -60,7 +80,8 @@ def prepare_config(config: str,
     ``work_dir``, ``./work_dirs/<config name>``. ``data_root`` is applied after
     ``cfg_options``, so it wins over a root set there. The work directory must be
     writable (or creatable), and the model's backbone and neck are checked to fit
-    together (:func:`check_neck_in_channels`).
+    together (:func:`check_neck_in_channels`). A dataloader with ``num_workers=0``
+    gets ``persistent_workers=False`` (:func:`drop_persistent_workers_without_workers`).
 
     Raises:
         InputFileNotFoundError: ``config`` does not exist.
@@ -77,6 +98,7 @@ def prepare_config(config: str,
                    directory=True)
     if data_root is not None:
         set_data_root(cfg, data_root)
+    drop_persistent_workers_without_workers(cfg)
     if 'model' in cfg:
         check_neck_in_channels(cfg.model)
     return cfg

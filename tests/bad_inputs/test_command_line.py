@@ -9,7 +9,7 @@ the outcome it must give.
 
 Arguments name files through placeholders (``{file}``, ``{folder}``, ...), which the
 ``paths`` fixture fills in with a fresh temporary folder per row. Every row is cheap: it
-fails before any model is built or timed, builds at most a small model, or (one row)
+fails before any model is built or timed, builds at most a small model, or (two rows)
 trains for one iteration.
 """
 import os
@@ -104,6 +104,15 @@ CASES = [
     Case('train-allowed-cfg-options', 'train',
          [DEMO, '--work-dir', '{folder}/run', '--data-root', '{shapes}', '--cfg-options',
           *ALLOWED, *TINY_RUN], OK, '', needs=(SHAPES, ), creates=('{folder}/run/epoch_1.pth', )),
+    # num_workers=0 alone, as users debug a dataset: the config's persistent_workers=True
+    # is turned off (PyTorch's DataLoader refuses it), and the log says so per dataloader.
+    Case('train-num-workers-zero-with-persistent-workers', 'train',
+         [DEMO, '--work-dir', '{folder}/run', '--data-root', '{shapes}', '--cfg-options',
+          'train_cfg.max_epochs=1', 'train_cfg.val_interval=1', 'train_dataloader.batch_size=2',
+          'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0'], OK,
+         'train_dataloader: num_workers=0, so persistent_workers is turned off|'
+         'val_dataloader: num_workers=0, so persistent_workers is turned off',
+         needs=(SHAPES, ), creates=('{folder}/run/epoch_1.pth', )),
     # ------------------------------------------------------------------ tools/test.py
     Case('test-missing-checkpoint', 'test', [DEMO, '{folder}/missing.pth'], EXIT2,
          'checkpoint file not found: {folder}/missing.pth'),
@@ -316,6 +325,12 @@ def _run(tool: str, args: list, capsys) -> tuple[int, str, str]:
         for handler in logger.handlers:
             if type(handler) is logging.StreamHandler:
                 handler.stream = sys.stdout
+    # Forget an earlier row's visualizer: mmdet's runtime names it 'visualizer', and MMEngine
+    # would hand that instance, with its deleted work dir, to this row's Runner.
+    from mmdet.visualization import DetLocalVisualizer
+    from mmengine.visualization import Visualizer
+    for cls in (Visualizer, DetLocalVisualizer):
+        cls._instance_dict.pop('visualizer', None)
     try:
         status = load_tool(tool).main(args)
     except SystemExit as exc:  # argparse's own errors
