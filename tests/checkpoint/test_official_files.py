@@ -116,9 +116,11 @@ def _reference_logits(src: Path, groups: int, images: torch.Tensor) -> torch.Ten
     return F.linear(pooled, state['classifier.0.weight'], state.get('classifier.0.bias'))
 
 
-def test_the_file_is_the_published_one(converted):
-    digest = hashlib.sha256(converted.src.read_bytes()).hexdigest()
-    assert digest == converted.official.sha256
+@pytest.mark.parametrize('official', OFFICIAL_FILES, ids=[f'g{f.groups}' for f in OFFICIAL_FILES])
+def test_the_file_is_the_published_one(official):
+    src = Path(FOLDER) / official.name
+    assert src.is_file(), f'{ENV}={FOLDER} holds no {official.name}'
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == official.sha256
 
 
 def test_the_converter_reports_what_it_found_and_verified(converted):
