@@ -20,7 +20,7 @@ model = dict(
     data_preprocessor=dict(mean=[128.0, 128.0, 128.0], std=[64.0, 64.0, 64.0],
                            bgr_to_rgb=False, pad_size_divisor=32),
     backbone=dict(_delete_=True, type='ShuffleNetV1', groups=groups,
-                  widen_factor=widen_factor, out_indices=(1, 2, 3)),
+                  widen_factor=widen_factor, out_indices=(0, 1, 2)),
     neck=dict(in_channels=[stage2, stage3, stage4], out_channels=64, num_outs=4),
     rpn_head=dict(
         in_channels=64, feat_channels=64,

@@ -10,7 +10,7 @@ model = dict(
     init_cfg=dict(type='ShuffleNetPretrained',
                   checkpoint='checkpoints/shufflenet_v1_1x_g3_imagenet.pth'),
     backbone=dict(_delete_=True, type='ShuffleNetV1', groups=3, widen_factor=1.0,
-                  out_indices=(1, 2, 3), frozen_stages=0, norm_eval=True),
+                  out_indices=(0, 1, 2), frozen_stages=0, norm_eval=True),
     neck=dict(in_channels=[stage2, stage3, stage4], start_level=0))
 default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))
 train_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))

@@ -9,7 +9,7 @@ model = dict(
     init_cfg=dict(type='ShuffleNetPretrained',
                   checkpoint='checkpoints/shufflenet_v1_2x_g3_imagenet.pth'),
     backbone=dict(_delete_=True, type='ShuffleNetV1', groups=3, widen_factor=2.0,
-                  out_indices=(1, 2, 3), frozen_stages=0, norm_eval=True),
+                  out_indices=(0, 1, 2), frozen_stages=0, norm_eval=True),
     neck=dict(in_channels=[stage2, stage3, stage4], num_outs=5),
     rpn_head=dict(anchor_generator=dict(scales=[4], strides=[8, 16, 32, 64, 128])),
     roi_head=dict(bbox_roi_extractor=dict(featmap_strides=[8, 16, 32, 64]),

@@ -146,7 +146,7 @@ def shufflenet_classifier(groups: int, widen_factor: float, init: bool = True) -
     """The ImageNet classifier in eval mode, initialised as the official code does."""
     model = ShuffleNetClassifier(
         backbone=dict(type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
-                      out_indices=(3, )), data_preprocessor=dict(type='BaseDataPreprocessor'))
+                      out_indices=(2, )), data_preprocessor=dict(type='BaseDataPreprocessor'))
     if init:
         model.init_weights()
     return model.eval()

@@ -67,7 +67,7 @@ def classifier_complexity(groups: int = 3, widen_factor: float = 1.0, input_size
     """Complexity of the ImageNet classifier (backbone, pooling, fc) at ``input_size``."""
     model = ShuffleNetClassifier(
         backbone=dict(type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
-                      out_indices=(3, ), **backbone_kwargs),
+                      out_indices=(2, ), **backbone_kwargs),
         num_classes=num_classes, data_preprocessor=dict(type='BaseDataPreprocessor'))
     return count_complexity(model, torch.zeros(1, 3, input_size, input_size))
 

@@ -28,7 +28,7 @@ def megvii_forward(state: Mapping[str, Tensor], x: Tensor, groups: int) -> list[
         groups (int): The release's g.
 
     Returns:
-        list[Tensor]: The stem output after max-pooling and the output of each stage.
+        list[Tensor]: The output of Stages 2, 3 and 4 (a wrong stem shows in all three).
     """
     def bn(y, prefix):
         return F.batch_norm(y, state[f'{prefix}.running_mean'], state[f'{prefix}.running_var'],
@@ -36,7 +36,7 @@ def megvii_forward(state: Mapping[str, Tensor], x: Tensor, groups: int) -> list[
 
     y = F.relu(bn(F.conv2d(x, state['first_conv.0.weight'], stride=2, padding=1), 'first_conv.1'))
     y = F.max_pool2d(y, 3, 2, 1)
-    feats = [y]
+    feats = []
     for index in range(sum(STAGE_UNITS)):
         p = f'features.{index}'
         stride = 2 if index in STAGE_STARTS else 1

@@ -91,7 +91,7 @@ def check_openmmlab(src: str, dst: str, state: Mapping[str, Tensor], arch: Mappi
     # Classes rather than registry names: no default scope is needed.
     classifier = ShuffleNetClassifier(
         backbone=dict(type=ShuffleNetV1, groups=arch['groups'],
-                      widen_factor=arch['widen_factor'], out_indices=(3, )),
+                      widen_factor=arch['widen_factor'], out_indices=(2, )),
         num_classes=fc[0], data_preprocessor=dict(type=ClsDataPreprocessor))
     try:
         load_strict(classifier, state, src)

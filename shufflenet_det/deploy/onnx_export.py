@@ -99,11 +99,11 @@ def build_for_export(checkpoint: Optional[str] = None, groups: Optional[int] = N
     state, meta = read_checkpoint(checkpoint) if checkpoint else ({}, {})
     arch = _architecture(checkpoint, meta, groups, widen_factor)
     if classifier:
-        model = ShuffleNetClassifier(backbone=dict(type=ShuffleNetV1, out_indices=(3, ), **arch),
+        model = ShuffleNetClassifier(backbone=dict(type=ShuffleNetV1, out_indices=(2, ), **arch),
                                      num_classes=num_classes,
                                      data_preprocessor=dict(type='BaseDataPreprocessor'))
     else:
-        model = ShuffleNetV1(**arch)
+        model = ShuffleNetV1(out_indices=(0, 1, 2), **arch)  # Stages 2-4
     if not checkpoint:
         model.init_weights()
     elif classifier:

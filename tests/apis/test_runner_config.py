@@ -8,16 +8,25 @@ from ..helpers import REPO, load_tool
 
 def test_a_neck_that_does_not_fit_the_backbone_is_named_with_both_lists():
     model = dict(backbone=dict(type='ShuffleNetV1', groups=3, widen_factor=1.0,
-                               out_indices=(1, 2, 3)),
+                               out_indices=(0, 1, 2)),
                  neck=dict(type='FPN', in_channels=[480, 960, 1920], out_channels=64,
                            num_outs=4))
     with pytest.raises(ValueError, match=r'model\.neck \(FPN\) in_channels=\[480, 960, 1920\] '
                                          r'do not match the backbone\'s out_channels='
                                          r'\[240, 480, 960\] \(ShuffleNetV1 groups=3, '
-                                         r'widen_factor=1\.0, out_indices=\(1, 2, 3\)\)'):
+                                         r'widen_factor=1\.0, out_indices=\(0, 1, 2\)\)'):
         check_neck_in_channels(model)
     model['neck']['in_channels'] = [240, 480, 960]
     check_neck_in_channels(model)  # fits
+
+
+def test_a_backbone_numbered_from_the_stem_is_refused_naming_the_stages():
+    model = dict(backbone=dict(type='ShuffleNetV1', out_indices=(1, 2, 3)),
+                 neck=dict(type='FPN', in_channels=[240, 480, 960], out_channels=64, num_outs=4))
+    with pytest.raises(ValueError, match=r'model\.backbone \(ShuffleNetV1\): out_indices must be '
+                                         r'.*0 = Stage 2, 1 = Stage 3, 2 = Stage 4\), '
+                                         r'got \(1, 2, 3\)'):
+        check_neck_in_channels(model)
 
 
 def test_prepare_config_checks_the_wiring_before_anything_is_built():

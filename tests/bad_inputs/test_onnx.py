@@ -50,7 +50,8 @@ def files(tmp_path_factory) -> dict[str, str]:
                                           '--calib-dir', str(root / 'calib'),
                                           '--calib-num', '2']) == 0
     backbone = root / 'backbone.onnx'
-    export_onnx(ShuffleNetV1(widen_factor=0.5).eval(), str(backbone), (1, 3, 64, 64))
+    export_onnx(ShuffleNetV1(widen_factor=0.5, out_indices=(0, 1, 2)).eval(), str(backbone),
+                (1, 3, 64, 64))
     (root / 'truncated.onnx').write_bytes(det.read_bytes()[:det.stat().st_size // 2])
     shutil.copy(pth, root / 'checkpoint_renamed.onnx')
     (root / 'empty.onnx').write_bytes(b'')

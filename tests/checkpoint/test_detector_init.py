@@ -17,7 +17,7 @@ def _imagenet_checkpoint(path, widen_factor=1.0, convention=MEGVII_INPUT_CONVENT
                          shuffle_order=None, bare=False):
     """A random classifier file; ``bare``: its state dict alone, with no ``meta``."""
     classifier = ShuffleNetClassifier(backbone=dict(
-        type='ShuffleNetV1', groups=3, widen_factor=widen_factor, out_indices=(3, )))
+        type='ShuffleNetV1', groups=3, widen_factor=widen_factor, out_indices=(2, )))
     with torch.no_grad():
         for v in classifier.state_dict().values():
             if v.is_floating_point():

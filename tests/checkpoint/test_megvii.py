@@ -69,7 +69,7 @@ class MegviiShuffleNetV1(nn.Module):
 
     def stage_outputs(self, x):
         x = self.maxpool(self.first_conv(x))
-        outs = [x]
+        outs = []
         for i, block in enumerate(self.features):
             x = block(x)
             if i in (3, 11, 15):
@@ -120,7 +120,7 @@ def test_every_official_file_converts_to_the_official_features(tmp_path, capsys,
                                         shuffle_order=order)
     assert ckpt['meta']['verified_max_abs_diff'] <= 1e-4
 
-    backbone = ShuffleNetV1(groups=group, widen_factor=widen, out_indices=(0, 1, 2, 3),
+    backbone = ShuffleNetV1(groups=group, widen_factor=widen, out_indices=(0, 1, 2),
                             shuffle_order=order,
                             init_cfg=dict(type='Pretrained', checkpoint=str(dst),
                                           prefix='backbone.'))
@@ -128,13 +128,15 @@ def test_every_official_file_converts_to_the_official_features(tmp_path, capsys,
     backbone.eval()
     image_bgr = torch.rand(2, 3, 96, 128) * 255  # the official input: BGR, 0-255
     with torch.no_grad():
-        for ours, theirs in zip(backbone(image_bgr), official.stage_outputs(image_bgr)):
+        ours_all, theirs_all = backbone(image_bgr), official.stage_outputs(image_bgr)
+        assert len(ours_all) == len(theirs_all) == 3  # Stages 2, 3 and 4
+        for ours, theirs in zip(ours_all, theirs_all):
             assert ours.shape == theirs.shape
             assert (ours - theirs).abs().max().item() <= 1e-4
 
     # The same file evaluates as a classifier with identical logits.
     classifier = ShuffleNetClassifier(backbone=dict(
-        type='ShuffleNetV1', groups=group, widen_factor=widen, out_indices=(3, ),
+        type='ShuffleNetV1', groups=group, widen_factor=widen, out_indices=(2, ),
         shuffle_order=order))
     classifier.load_state_dict(ckpt['state_dict'], strict=True)
     classifier.eval()
@@ -296,7 +298,7 @@ def test_unsupported_requested_architectures_are_refused(tmp_path, capsys, optio
 
 def _classifier(groups, widen, num_classes=10):
     return ShuffleNetClassifier(num_classes=num_classes, backbone=dict(
-        type='ShuffleNetV1', groups=groups, widen_factor=widen, out_indices=(3, )))
+        type='ShuffleNetV1', groups=groups, widen_factor=widen, out_indices=(2, )))
 
 
 def _openmmlab_file(tmp_path, groups, widen, wrapped=True):

@@ -24,7 +24,7 @@ def openmmlab_keys():
 
 
 def _random_classifier():
-    model = ShuffleNetClassifier(backbone=dict(type='ShuffleNetV1', out_indices=(3, )))
+    model = ShuffleNetClassifier(backbone=dict(type='ShuffleNetV1', out_indices=(2, )))
     with torch.no_grad():
         for v in model.state_dict().values():
             if v.is_floating_point():
@@ -70,7 +70,7 @@ def test_unexpected_keys_and_shape_mismatches_are_errors(tmp_path):
     state = _random_classifier().state_dict()
     path = tmp_path / 'wide.pth'
     torch.save(state, path)
-    backbone = ShuffleNetV1(num_stages=2, out_indices=(2, ),
+    backbone = ShuffleNetV1(num_stages=2, out_indices=(1, ),
                             init_cfg=dict(type='Pretrained', checkpoint=str(path),
                                           prefix='backbone.'))
     with pytest.raises(RuntimeError, match=r'unexpected keys: layers\.2\.0\.'):

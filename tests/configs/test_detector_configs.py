@@ -70,6 +70,25 @@ def test_config_trains_one_step_and_predicts(name, mmlog):
     assert len(result.pred_instances.scores) == len(result.pred_instances.labels) == len(boxes)
 
 
+# The strides of the maps each config takes from the backbone: out_indices 0, 1, 2 are
+# Stages 2, 3, 4 (strides 8, 16, 32), as in mmpretrain's ShuffleNetV1.
+TAKEN_STRIDES = {name: (16, ) for name in C4}
+TAKEN_STRIDES.update({name: (16, 32) for name in CONFIGS
+                      if name.startswith('faster_rcnn_') and 'fpn' in name})
+TAKEN_STRIDES.update({'faster_rcnn_shufflenet_demo.py': (8, 16, 32),
+                      'retinanet_shufflenet1x_fpn_coco.py': (8, 16, 32),
+                      'fcos_shufflenet1x_fpn_coco.py': (8, 16, 32),
+                      'mask_rcnn_shufflenet2x_fpn_coco.py': (8, 16, 32)})
+
+
+def test_every_config_names_the_stages_it_takes():
+    assert sorted(TAKEN_STRIDES) == CONFIGS
+    for name, strides in TAKEN_STRIDES.items():
+        backbone = MODELS.build(load(name).model.backbone)
+        assert backbone.out_strides == strides, name
+        assert backbone.out_indices == tuple({8: 0, 16: 1, 32: 2}[s] for s in strides), name
+
+
 @pytest.mark.parametrize('name', C4)
 def test_c4_configs_run_stage4_per_roi_only(name):
     cfg = load(name)

@@ -14,7 +14,8 @@ export_tool = load_tool('export_onnx')
 
 @pytest.mark.parametrize('groups,widen', [(3, 1.0), (8, 0.5)])
 def test_backbone_outputs_match_onnxruntime(tmp_path, groups, widen):
-    model = _trained_looking(ShuffleNetV1(groups=groups, widen_factor=widen))
+    model = _trained_looking(ShuffleNetV1(groups=groups, widen_factor=widen,
+                                          out_indices=(0, 1, 2)))
     path = tmp_path / 'backbone.onnx'
     names = export_onnx(model, str(path), (1, 3, 128, 160))
     assert names == ['output0', 'output1', 'output2']
@@ -29,7 +30,7 @@ def test_backbone_outputs_match_onnxruntime(tmp_path, groups, widen):
 
 def test_classifier_cli_with_a_checkpoint(tmp_path, capsys):
     model = _trained_looking(ShuffleNetClassifier(
-        backbone=dict(type='ShuffleNetV1', widen_factor=0.5, out_indices=(3, )), num_classes=10))
+        backbone=dict(type='ShuffleNetV1', widen_factor=0.5, out_indices=(2, )), num_classes=10))
     torch.save({'state_dict': model.state_dict()}, tmp_path / 'cls.pth')
     out = tmp_path / 'cls.onnx'
     assert export_tool.main(['--classifier', '--widen-factor', '0.5', '--num-classes', '10',

@@ -50,7 +50,7 @@ class FrozenStemDetector(nn.Module):
     def __init__(self):
         super().__init__()
         from shufflenet_det.models import ShuffleNetV1, ShuffleNetV1SharedHead
-        self.backbone = ShuffleNetV1(widen_factor=0.5, num_stages=2, out_indices=(2, ),
+        self.backbone = ShuffleNetV1(widen_factor=0.5, num_stages=2, out_indices=(1, ),
                                      frozen_stages=0)
         self.shared_head = ShuffleNetV1SharedHead(widen_factor=0.5, norm_eval=True)
         self.bn = nn.BatchNorm2d(self.shared_head.out_channels)

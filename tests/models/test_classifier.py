@@ -7,7 +7,7 @@ from shufflenet_det.models import ClsDataPreprocessor, ShuffleNetClassifier
 
 def test_modes_give_logits_loss_and_predictions():
     model = ShuffleNetClassifier(
-        backbone=dict(type='ShuffleNetV1', widen_factor=0.5, out_indices=(3, )), num_classes=7,
+        backbone=dict(type='ShuffleNetV1', widen_factor=0.5, out_indices=(2, )), num_classes=7,
         label_smoothing=0.1)
     x, y = torch.randn(3, 3, 64, 64), torch.tensor([0, 6, 2])
     logits = model(x)
@@ -31,7 +31,7 @@ def test_bad_arguments(kwargs, message):
 
 def test_unknown_mode_and_missing_labels():
     model = ShuffleNetClassifier(backbone=dict(type='ShuffleNetV1', widen_factor=0.25,
-                                               out_indices=(3, )), num_classes=2)
+                                               out_indices=(2, )), num_classes=2)
     with pytest.raises(ValueError, match="mode must be 'tensor', 'loss' or 'predict', got 'eval'"):
         model(torch.zeros(1, 3, 32, 32), mode='eval')
     with pytest.raises(ValueError, match="mode='loss' needs the labels"):

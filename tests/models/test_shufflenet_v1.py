@@ -11,6 +11,9 @@ from shufflenet_det.models.layers import channel_shuffle
 
 GROUPS = (1, 2, 3, 4, 8)
 WIDTHS = (0.25, 0.5, 1.0, 1.5, 2.0)
+# Stage 2-4 channels at 1.0x in OpenMMLab's ShuffleNetV1 (mmpretrain), keyed by groups.
+MMPRETRAIN_CHANNELS = {1: (144, 288, 576), 2: (200, 400, 800), 3: (240, 480, 960),
+                       4: (272, 544, 1088), 8: (384, 768, 1536)}
 
 
 def _bn_training_flags(module):
@@ -31,16 +34,16 @@ def _randomise_bn(model):
 @pytest.mark.parametrize('widen_factor', WIDTHS)
 def test_output_shapes_for_every_group_and_width(groups, widen_factor):
     model = MODELS.build(dict(type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
-                              out_indices=(0, 1, 2, 3)))
+                              out_indices=(0, 1, 2)))
     model.init_weights()
-    stem, *stages = model.stage_channels
+    _, *stages = model.stage_channels
     with torch.no_grad():
         outs = model(torch.randn(2, 3, 64, 96))
     assert isinstance(outs, tuple)
     assert [tuple(o.shape) for o in outs] == [
-        (2, stem, 16, 24), (2, stages[0], 8, 12), (2, stages[1], 4, 6), (2, stages[2], 2, 3)]
-    assert model.out_channels == (stem, *stages)
-    assert model.out_strides == (4, 8, 16, 32)
+        (2, stages[0], 8, 12), (2, stages[1], 4, 6), (2, stages[2], 2, 3)]
+    assert model.out_channels == tuple(stages)
+    assert model.out_strides == (8, 16, 32)
     assert all(torch.isfinite(o).all() for o in outs)
 
 
@@ -58,13 +61,57 @@ def test_table1_widths_and_documented_rounding(groups, widen, channels):
     assert shufflenet_v1_channels(groups, widen) == channels
 
 
-def test_default_out_indices_are_stages_2_to_4():
+def test_default_out_indices_are_mmpretrains_stage_4_only():
     model = ShuffleNetV1()
-    assert model.out_indices == (1, 2, 3)
-    assert model.out_channels == (240, 480, 960)
-    assert [f['stride'] for f in model.feature_info] == [4, 8, 16, 32]
+    assert model.out_indices == (2, )
+    assert model.out_channels == (960, ) and model.out_strides == (32, )
+    assert model.feature_info == [dict(channels=240, stride=8, module='layers.0'),
+                                  dict(channels=480, stride=16, module='layers.1'),
+                                  dict(channels=960, stride=32, module='layers.2')]
+    assert all(model.get_submodule(f['module']) is model.layers[i]
+               for i, f in enumerate(model.feature_info))
     outs = model(torch.randn(1, 3, 64, 64))
-    assert [o.shape[1] for o in outs] == [240, 480, 960]
+    assert [tuple(o.shape) for o in outs] == [(1, 960, 2, 2)]
+
+
+@pytest.mark.parametrize('groups', GROUPS)
+def test_out_indices_and_frozen_stages_mean_what_they_mean_in_mmpretrain(groups):
+    """The shape and freezing checks of mmpretrain's own ShuffleNetV1 test, for every g:
+    indices 0, 1, 2 are Stages 2, 3, 4 (28, 14, 7 px at 224), the default Stage 4 only."""
+    c2, c3, c4 = MMPRETRAIN_CHANNELS[groups]
+    imgs = torch.randn(1, 3, 224, 224)
+    model = ShuffleNetV1(groups=groups, widen_factor=1.0, out_indices=(0, 1, 2))
+    model.init_weights()
+    model.train()
+    assert all(isinstance(m, _BatchNorm) for m in model.modules()
+               if isinstance(m, (_BatchNorm, nn.GroupNorm)))
+    feat = model(imgs)
+    assert len(feat) == 3
+    assert feat[0].shape == (1, c2, 28, 28)
+    assert feat[1].shape == (1, c3, 14, 14)
+    assert feat[2].shape == (1, c4, 7, 7)
+    assert model.out_channels == (c2, c3, c4) and model.out_strides == (8, 16, 32)
+
+    model = ShuffleNetV1(groups=groups, widen_factor=1.0, out_indices=(1, 2))
+    assert [o.shape for o in model(imgs)] == [(1, c3, 14, 14), (1, c4, 7, 7)]
+    model = ShuffleNetV1(groups=groups, widen_factor=1.0)  # a config that omits out_indices
+    assert [o.shape for o in model(imgs)] == [(1, c4, 7, 7)]
+
+    # frozen_stages counts the stem first: 1 freezes the stem and Stage 2.
+    model = ShuffleNetV1(groups=groups, frozen_stages=1, out_indices=(0, 1, 2))
+    model.init_weights()
+    model.train()
+    assert not any(p.requires_grad for p in model.conv1.parameters())
+    assert not any(p.requires_grad for p in model.layers[0].parameters())
+    assert _bn_training_flags(model.layers[0]) == {False}
+    assert all(p.requires_grad for s in model.layers[1:] for p in s.parameters())
+    assert _bn_training_flags(model.layers[1]) == {True}
+
+    # mmpretrain refuses the same values, negative indices included.
+    for kwargs in (dict(frozen_stages=10), dict(out_indices=[5]), dict(out_indices=(-1, )),
+                   dict(groups=10)):
+        with pytest.raises(ValueError):
+            ShuffleNetV1(**kwargs)
 
 
 def test_unit_structure_follows_the_paper():
@@ -189,6 +236,12 @@ def test_group_norm_through_norm_cfg():
     model.train()
     out = model(torch.randn(1, 3, 64, 64))  # GN works at batch 1, unlike BN statistics
     assert out[-1].shape == (1, 960, 2, 2)
+    # mmpretrain's GN case: all three stages at 224.
+    model = ShuffleNetV1(groups=3, norm_cfg=dict(type='GN', num_groups=2, requires_grad=True),
+                         out_indices=(0, 1, 2))
+    model.train()
+    assert [o.shape for o in model(torch.randn(1, 3, 224, 224))] == [
+        (1, 240, 28, 28), (1, 480, 14, 14), (1, 960, 7, 7)]
 
 
 def test_with_cp_gives_the_same_outputs_and_gradients():
@@ -210,8 +263,9 @@ def test_with_cp_gives_the_same_outputs_and_gradients():
 
 
 def test_num_stages_builds_only_the_requested_stages():
-    model = ShuffleNetV1(widen_factor=2.0, num_stages=2, out_indices=(2, ))
+    model = ShuffleNetV1(widen_factor=2.0, num_stages=2, out_indices=(1, ))
     assert len(model.layers) == 2 and model.out_channels == (960, )
+    assert [f['stride'] for f in model.feature_info] == [8, 16]
     assert not any(k.startswith('layers.2') for k in model.state_dict())
     assert model(torch.randn(1, 3, 64, 64))[0].shape == (1, 960, 4, 4)
 
@@ -230,17 +284,24 @@ def test_default_initialisation_follows_the_official_code():
     (dict(groups=5), r'groups must be one of \(1, 2, 3, 4, 8\), got 5'),
     (dict(widen_factor=0.75),
      r'widen_factor must be one of \(0.25, 0.5, 1.0, 1.5, 2.0\), got 0.75'),
-    (dict(out_indices=(1, 4)), r'out_indices must be .* from \(0, 1, 2, 3\) .*got \(1, 4\)'),
+    (dict(out_indices=(1, 3)), r'out_indices must be .* from \(0, 1, 2\) .*got \(1, 3\)'),
+    (dict(out_indices=(-1, )), r'out_indices must be .* from \(0, 1, 2\) .*got \(-1,\)'),
+    # The numbering before the one of mmpretrain (0 was the stem) is refused, saying which
+    # stage each index is.
+    (dict(out_indices=(1, 2, 3)),
+     r'from \(0, 1, 2\) \(with num_stages=3; 0 = Stage 2, 1 = Stage 3, 2 = Stage 4\), '
+     r'got \(1, 2, 3\)'),
     (dict(out_indices=()), r'out_indices must be a non-empty'),
     (dict(out_indices=(1, 1)), r'distinct values'),
-    (dict(out_indices=3), r'got 3'),
-    (dict(num_stages=2), r'from \(0, 1, 2\) \(with num_stages=2\), got \(1, 2, 3\)'),
+    (dict(out_indices=2), r'got 2'),
+    (dict(num_stages=2), r'from \(0, 1\) \(with num_stages=2; 0 = Stage 2, 1 = Stage 3\), '
+                         r'got \(2,\)'),
     (dict(num_stages=0), r'num_stages must be one of \(1, 2, 3\), got 0'),
     (dict(frozen_stages=4), r'frozen_stages must be one of \(-1, 0, 1, 2, 3\).*got 4'),
     (dict(frozen_stages=-2), r'got -2'),
     # The rows of the reliability issue's table of bad inputs.
     (dict(widen_factor=0), r'widen_factor must be one of \(0.25, 0.5, 1.0, 1.5, 2.0\), got 0'),
-    (dict(out_indices=(4, )), r'out_indices must be .* from \(0, 1, 2, 3\) .*got \(4,\)'),
+    (dict(out_indices=(4, )), r'out_indices must be .* from \(0, 1, 2\) .*got \(4,\)'),
     (dict(frozen_stages=9), r'frozen_stages must be one of \(-1, 0, 1, 2, 3\).*got 9'),
     (dict(shuffle_order='official'), r"shuffle_order must be one of \('paper', 'megvii'\).*"
                                      r"got 'official'"),
@@ -269,13 +330,13 @@ def test_registered_in_mmdet_and_importable_through_custom_imports(tmp_path):
                         "model = dict(type='ShuffleNetV1', groups=8, widen_factor=0.5)\n")
     cfg = Config.fromfile(str(cfg_file))
     model = MODELS.build(cfg.model)
-    assert isinstance(model, ShuffleNetV1) and model.out_channels == (192, 384, 768)
+    assert isinstance(model, ShuffleNetV1) and model.out_channels == (768, )  # Stage 4
     assert MODELS.get('ShuffleNetV1') is ShuffleNetV1
 
 
 def test_shuffle_order_selects_the_permutation_of_every_unit():
-    paper = ShuffleNetV1(groups=8, widen_factor=0.5, out_indices=(3, ))
-    megvii = ShuffleNetV1(groups=8, widen_factor=0.5, out_indices=(3, ), shuffle_order='megvii')
+    paper = ShuffleNetV1(groups=8, widen_factor=0.5, out_indices=(2, ))
+    megvii = ShuffleNetV1(groups=8, widen_factor=0.5, out_indices=(2, ), shuffle_order='megvii')
     megvii.load_state_dict(paper.state_dict())  # same parameters, another network
     units = [m for m in megvii.modules() if isinstance(m, ShuffleUnit)]
     assert len(units) == 16 and all(u.shuffle_order == 'megvii' for u in units)

@@ -18,7 +18,7 @@ model = dict(
     # 2 images per GPU are too few for BN statistics: keep the ImageNet ones (norm_eval),
     # still training the affine parameters; the stem is generic enough to freeze.
     backbone=dict(_delete_=True, type='ShuffleNetV1', groups=3, widen_factor=2.0, num_stages=2,
-                  out_indices=(2, ), frozen_stages=0, norm_eval=True),
+                  out_indices=(1, ), frozen_stages=0, norm_eval=True),
     # A 256-channel RPN conv: the Caffe default of 512 would cost more than the backbone.
     rpn_head=dict(in_channels=stage3, feat_channels=256),
     roi_head=dict(

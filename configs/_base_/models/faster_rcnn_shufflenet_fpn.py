@@ -12,7 +12,7 @@ model = dict(
                   checkpoint='checkpoints/shufflenet_v1_2x_g3_imagenet.pth'),
     # Few images per GPU: keep ImageNet BN statistics (norm_eval), freeze the stem.
     backbone=dict(_delete_=True, type='ShuffleNetV1', groups=3, widen_factor=2.0,
-                  out_indices=(2, 3), frozen_stages=0, norm_eval=True),
+                  out_indices=(1, 2), frozen_stages=0, norm_eval=True),
     # Stage 3 and Stage 4 (strides 16, 32) plus one max-pooled level. A stride-8 level would
     # cost the RPN and FPN convs four times the positions for little gain at these scales.
     neck=dict(in_channels=[stage3, stage4], num_outs=3),

@@ -8,7 +8,7 @@ default_scope = 'mmdet'
 
 model = dict(
     type='ShuffleNetClassifier',
-    backbone=dict(type='ShuffleNetV1', groups=3, widen_factor=1.0, out_indices=(3, )),
+    backbone=dict(type='ShuffleNetV1', groups=3, widen_factor=1.0, out_indices=(2, )),
     num_classes=1000,
     label_smoothing=0.1,
     # The official recipe's input: BGR in 0-255, not normalised. The converted official

@@ -17,8 +17,15 @@ official checkpoints load after ``tools/convert_checkpoint.py``. What differs:
   g=8 0.5x, 1.0x and 1.5x weights need;
 * switches for the paper's ablations: no shuffle (Table 3), SE units and the
   shallow network (Table 5);
-* ``out_indices`` counts the stem as 0, and ``num_stages`` lets a detector run
-  the last stage per RoI instead (the paper's C4 Faster R-CNN).
+* ``num_stages`` lets a detector run the last stage per RoI instead (the
+  paper's C4 Faster R-CNN).
+
+``out_indices`` and ``frozen_stages`` follow OpenMMLab's ShuffleNetV1, so a
+backbone config written for it means the same thing here: indices 0, 1 and 2
+are Stages 2, 3 and 4 (default ``(2, )``, Stage 4 only; anything else is a
+``ValueError``), and ``frozen_stages`` counts the stem first. Two additions:
+a frozen stem also keeps its BN statistics (as in MMDetection's ResNet), and
+``frozen_stages=3`` freezes the whole network.
 
 This file holds the one architecture table of the project: every other module
 (the C4 RoI head, the checkpoint converter, the tools) reads widths and unit
@@ -150,11 +157,13 @@ class ShuffleNetV1(BaseModule):
             (1, 2, 3, 4, 8). Default: 3.
         widen_factor (float): Width multiplier "s" of "ShuffleNet s x", one of
             (0.25, 0.5, 1.0, 1.5, 2.0). Default: 1.0.
-        out_indices (Sequence[int]): Feature maps to return: 0 is the stem after
-            max-pooling (stride 4), 1 Stage 2 (stride 8), 2 Stage 3 (stride 16),
-            3 Stage 4 (stride 32). Default: (1, 2, 3).
+        out_indices (Sequence[int]): Stages whose maps to return, numbered as in
+            OpenMMLab's ShuffleNetV1: 0 is Stage 2 (stride 8), 1 Stage 3
+            (stride 16), 2 Stage 4 (stride 32); only indices below
+            ``num_stages`` exist. Maps come back in stage order. Default: (2, ).
         num_stages (int): How many of Stages 2-4 to build, 1 to 3. A C4
-            detector builds 2 and runs Stage 4 per RoI. Default: 3.
+            detector builds 2 (valid ``out_indices`` then 0 and 1) and runs
+            Stage 4 per RoI. Default: 3.
         frozen_stages (int): -1 freezes nothing, 0 the stem, k the stem and the
             first k stages; parameters and BN statistics both. Default: -1.
         shuffle (bool): Channel shuffle on (the paper's Table 3 ablation turns it
@@ -184,8 +193,9 @@ class ShuffleNetV1(BaseModule):
 
     Attributes:
         stage_channels (tuple[int]): Channels of (stem, Stage 2, 3, 4).
-        feature_info (list[dict]): For each feature index, its ``channels``,
-            ``stride`` and ``module`` name, recorded while building.
+        feature_info (list[dict]): For each valid ``out_indices`` value (one
+            per built stage), that stage's ``channels``, ``stride`` and
+            ``module`` name, recorded while building.
         out_channels (tuple[int]): Channels of each map ``forward`` returns.
         out_strides (tuple[int]): Stride of each map ``forward`` returns.
         deployed (bool): Converted by :meth:`switch_to_deploy` (inference only).
@@ -196,7 +206,7 @@ class ShuffleNetV1(BaseModule):
     def __init__(self,
                  groups: int = 3,
                  widen_factor: float = 1.0,
-                 out_indices: Sequence[int] = (1, 2, 3),
+                 out_indices: Sequence[int] = (2, ),
                  num_stages: int = 3,
                  frozen_stages: int = -1,
                  shuffle: bool = True,
@@ -232,7 +242,7 @@ class ShuffleNetV1(BaseModule):
         self.conv1 = ConvModule(3, stem_channels, 3, stride=2, padding=1,
                                 conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.feature_info = [dict(channels=stem_channels, stride=4, module='maxpool')]
+        self.feature_info = []
         self.layers = nn.ModuleList()
         for i in range(num_stages):
             self.layers.append(make_shuffle_stage(
@@ -248,12 +258,13 @@ class ShuffleNetV1(BaseModule):
     def _check_stage_arguments(out_indices, num_stages, frozen_stages) -> None:
         if num_stages not in (1, 2, 3):
             raise ValueError(f'num_stages must be one of (1, 2, 3), got {num_stages!r}')
-        valid_indices = tuple(range(num_stages + 1))
+        valid_indices = tuple(range(num_stages))
         if (isinstance(out_indices, int) or len(out_indices) == 0
                 or not set(out_indices) <= set(valid_indices)
                 or len(set(out_indices)) != len(out_indices)):
+            stages = ', '.join(f'{i} = Stage {i + 2}' for i in valid_indices)
             raise ValueError(f'out_indices must be a non-empty sequence of distinct values '
-                             f'from {valid_indices} (with num_stages={num_stages}), '
+                             f'from {valid_indices} (with num_stages={num_stages}; {stages}), '
                              f'got {out_indices!r}')
         if frozen_stages not in range(-1, num_stages + 1):
             raise ValueError(f'frozen_stages must be one of {tuple(range(-1, num_stages + 1))} '
@@ -301,8 +312,8 @@ class ShuffleNetV1(BaseModule):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.maxpool(self.conv1(x))
-        outs = [x] if 0 in self.out_indices else []
-        for i, stage in enumerate(self.layers, start=1):
+        outs = []
+        for i, stage in enumerate(self.layers):
             x = stage(x)
             if i in self.out_indices:
                 outs.append(x)

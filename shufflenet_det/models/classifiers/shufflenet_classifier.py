@@ -31,7 +31,7 @@ class ShuffleNetClassifier(BaseModel):
 
     Args:
         backbone (dict): Backbone config; its last returned map feeds the head.
-            Default: ``dict(type='ShuffleNetV1', out_indices=(3,))``.
+            Default: ``dict(type='ShuffleNetV1', out_indices=(2, ))``.
         num_classes (int): Number of classes. Default: 1000.
         label_smoothing (float): Label smoothing of the cross-entropy loss (the
             official release uses 0.1). Default: 0.0.
@@ -41,7 +41,7 @@ class ShuffleNetClassifier(BaseModel):
     """
 
     def __init__(self,
-                 backbone: dict = dict(type='ShuffleNetV1', out_indices=(3, )),
+                 backbone: dict = dict(type='ShuffleNetV1', out_indices=(2, )),
                  num_classes: int = 1000,
                  label_smoothing: float = 0.0,
                  data_preprocessor: Optional[dict] = None,
