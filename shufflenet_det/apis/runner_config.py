@@ -33,20 +33,23 @@ def check_neck_in_channels(model_cfg: Mapping) -> None:
     backbone_cfg = copy.deepcopy(dict(backbone_cfg))
     backbone_cfg.pop('init_cfg', None)
     try:
-        out_channels = getattr(MODELS.build(backbone_cfg), 'out_channels', None)
+        backbone = MODELS.build(backbone_cfg)
     except ValueError as exc:  # the backbone's own check of its arguments
         raise ConfigError(f'model.backbone ({backbone_cfg.get("type")}): {exc}') from exc
+    out_channels = getattr(backbone, 'out_channels', None)
     neck_cfg = neck_cfg[0] if isinstance(neck_cfg, (list, tuple)) else neck_cfg
     in_channels = neck_cfg.get('in_channels') if neck_cfg else None
     if out_channels is None or not isinstance(in_channels, (list, tuple)) \
             or list(in_channels) == list(out_channels):
         return
-    settings = ', '.join(f'{k}={backbone_cfg[k]}' for k in
-                         ('groups', 'widen_factor', 'out_indices') if k in backbone_cfg)
+    settings = [f'{k}={backbone_cfg[k]}' for k in ('groups', 'widen_factor', 'out_indices')
+                if k in backbone_cfg]
+    if 'out_indices' not in backbone_cfg and hasattr(backbone, 'out_indices'):
+        settings.append(f'out_indices={tuple(backbone.out_indices)} by default')
     raise ConfigError(
         f'model.neck ({neck_cfg.get("type")}) in_channels={list(in_channels)} do not match '
         f'the backbone\'s out_channels={list(out_channels)} ({backbone_cfg["type"]} '
-        f'{settings}). Derive the neck\'s in_channels from the backbone, e.g. with '
+        f'{", ".join(settings)}). Derive the neck\'s in_channels from the backbone, e.g. with '
         'shufflenet_v1_channels(groups, widen_factor) as the configs in configs/ do.')
 
 

@@ -29,6 +29,14 @@ def test_a_backbone_numbered_from_the_stem_is_refused_naming_the_stages():
         check_neck_in_channels(model)
 
 
+def test_a_backbone_without_out_indices_is_named_with_its_default():
+    model = dict(backbone=dict(type='ShuffleNetV1', groups=3),
+                 neck=dict(type='FPN', in_channels=[240, 480, 960], out_channels=64, num_outs=4))
+    with pytest.raises(ValueError, match=r'out_channels=\[960\] \(ShuffleNetV1 groups=3, '
+                                         r'out_indices=\(2,\) by default\)'):
+        check_neck_in_channels(model)
+
+
 def test_prepare_config_checks_the_wiring_before_anything_is_built():
     config = str(REPO / 'configs/faster_rcnn_shufflenet2x_fpn_coco.py')
     prepare_config(config)
