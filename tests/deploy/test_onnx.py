@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from shufflenet_det.deploy import export_onnx, max_abs_diff, onnxruntime_session
+from shufflenet_det.deploy import (build_for_export, export_onnx, max_abs_diff,
+                                   onnxruntime_session)
 from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1
 
 from ..helpers import load_tool
@@ -26,6 +27,13 @@ def test_backbone_outputs_match_onnxruntime(tmp_path, groups, widen):
                                                      .astype(np.float32)})
     assert [o.shape for o in outs] == [(3, model.out_channels[i], 128 // s, 160 // s)
                                        for i, s in enumerate((8, 16, 32))]
+
+
+def test_a_backbone_export_returns_stages_2_to_4_and_a_classifier_stage_4():
+    backbone = build_for_export(groups=3, widen_factor=0.5)
+    assert backbone.out_indices == (0, 1, 2) and backbone.out_strides == (8, 16, 32)
+    classifier = build_for_export(groups=3, widen_factor=0.5, classifier=True, num_classes=10)
+    assert classifier.backbone.out_indices == (2, )
 
 
 def test_classifier_cli_with_a_checkpoint(tmp_path, capsys):
