@@ -2,7 +2,9 @@
 
 MMEngine reads local files with a bare ``torch.load``, whose default is
 ``weights_only=False`` on torch < 2.6: a checkpoint could then run arbitrary code while
-it loads. Within :func:`mmengine_loads_safely`, MMEngine's loader for local paths is
+it loads. From torch 2.6 the default is ``weights_only=True`` with torch's own allow-list,
+which refuses MMEngine's ``HistoryBuffer`` (``import shufflenet_det`` does not extend it).
+Within :func:`mmengine_loads_safely`, MMEngine's loader for local paths is
 :func:`~shufflenet_det.checkpoint.io.load_checkpoint_file` instead, which unpickles
 only tensors, plain containers and MMEngine's own checkpoint types on every supported
 torch, and names the file in its errors. The tools in ``tools/`` run inside it.

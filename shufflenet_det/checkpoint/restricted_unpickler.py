@@ -37,10 +37,15 @@ def _torch_weights_only_globals() -> dict:
 
 
 def allowed_globals(safe_types: Iterable) -> dict:
-    """``'module.name'`` to object, for torch's weights-only list plus ``safe_types``."""
+    """``'module.name'`` to object, for torch's weights-only list plus ``safe_types``.
+
+    As in ``torch.serialization.add_safe_globals``, an item is an object, allowed under its
+    own ``module.qualname``, or an ``(object, 'module.name')`` pair, allowed under that name.
+    """
     allowed = _torch_weights_only_globals()
-    for obj in safe_types:
-        name = f'{obj.__module__}.{obj.__qualname__}'
+    for item in safe_types:
+        obj, name = item if isinstance(item, tuple) else (
+            item, f'{item.__module__}.{item.__qualname__}')
         allowed[name] = obj
         for prefix, alias in _NUMPY_ALIASES:
             if name.startswith(prefix):
@@ -49,7 +54,10 @@ def allowed_globals(safe_types: Iterable) -> dict:
 
 
 def for_types(safe_types: Iterable) -> types.ModuleType:
-    """A module with ``Unpickler`` and ``load``, as ``torch.load(pickle_module=...)`` uses."""
+    """A module with ``Unpickler`` and ``load``, as ``torch.load(pickle_module=...)`` uses.
+
+    ``safe_types`` as in :func:`allowed_globals`.
+    """
     allowed = allowed_globals(safe_types)
 
     class Unpickler(pickle.Unpickler):

@@ -1,6 +1,6 @@
 """Checkpoints that are never half-written and resume to the same weights.
 
-MMEngine's ``CheckpointHook`` has three gaps for long runs:
+MMEngine's ``CheckpointHook`` leaves these gaps:
 
 1. It writes ``epoch_N.pth`` in place, so a kill during the write leaves a
    truncated file under the final name.
@@ -10,6 +10,9 @@ MMEngine's ``CheckpointHook`` has three gaps for long runs:
    generators as training, so a resumed run samples different RoIs and
    augmentations than the uninterrupted run from the same seed.
 4. Nothing in a checkpoint tells a damaged tensor from a trained one.
+5. mmengine 0.10.7 pickles each logged scalar's ``HistoryBuffer`` with the class's table
+   of statistics functions, which unpickles through ``builtins.getattr``: a global that
+   torch's safe loader refuses.
 
 :class:`ResumableCheckpointHook` closes them: the checkpoint is written under a
 hidden ``.partial`` name and renamed into place, ``last_checkpoint`` is replaced
@@ -17,7 +20,9 @@ atomically, outdated checkpoints are deleted only afterwards, every rank's
 Python, NumPy, torch (and CUDA) generator states travel in the checkpoint's
 message hub, validation runs on a saved-and-restored generator state, and
 every checkpoint records a digest of its tensors in ``meta['tensor_digest']``
-(:mod:`shufflenet_det.checkpoint.digest`), which the loaders check.
+(:mod:`shufflenet_det.checkpoint.digest`), which the loaders check, and the logged
+scalars are written as their data alone (:class:`HistoryBufferData`), which loads
+as MMEngine's own ``HistoryBuffer`` without the table.
 
 Bit-exact resumption also needs the data order and augmentation to be
 reproducible from that state: ``num_workers=0`` or ``persistent_workers=False``
@@ -35,6 +40,7 @@ import torch
 from mmdet.registry import HOOKS
 from mmengine.dist import all_gather_object, get_dist_info, is_distributed, is_main_process
 from mmengine.hooks import CheckpointHook
+from mmengine.logging import HistoryBuffer
 
 from ..checkpoint.digest import record_tensor_digest
 from ..checkpoint.io import CheckpointFileError
@@ -112,6 +118,30 @@ def restore_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state['cuda'])
 
 
+class HistoryBufferData(HistoryBuffer):
+    """A ``HistoryBuffer`` that pickles as MMEngine's own, rebuilt from its data alone.
+
+    Unpickling calls ``HistoryBuffer(log_history, count_history, max_length)``: no
+    reference to a function, and no class of MMEngine changed to get there.
+    """
+
+    @classmethod
+    def of(cls, buffer: HistoryBuffer) -> 'HistoryBufferData':
+        log_history, count_history = buffer.data
+        return cls(log_history, count_history, buffer.max_length)
+
+    def __reduce__(self):
+        return HistoryBuffer, (self._log_history, self._count_history, self.max_length)
+
+
+def drop_statistics_tables(checkpoint: dict) -> None:
+    """Replace each ``HistoryBuffer`` of the message hub in ``checkpoint`` by its data."""
+    scalars = checkpoint.get('message_hub', {}).get('log_scalars', {})
+    for key, buffer in scalars.items():
+        if type(buffer) is HistoryBuffer:
+            scalars[key] = HistoryBufferData.of(buffer)
+
+
 @HOOKS.register_module()
 class ResumableCheckpointHook(CheckpointHook):
     """``CheckpointHook`` with atomic files and generator states for exact resumption.
@@ -148,6 +178,7 @@ class ResumableCheckpointHook(CheckpointHook):
         # EMAHook, NORMAL, which swaps in the averaged weights) have already run, so the
         # digest covers the tensors as they are written.
         record_tensor_digest(checkpoint)
+        drop_statistics_tables(checkpoint)
 
     def before_val(self, runner) -> None:
         self._state_before_val = capture_rng_state()

@@ -16,6 +16,7 @@ import time
 import pytest
 import torch
 
+from shufflenet_det.checkpoint.safe_globals import safe_torch_load
 from shufflenet_det.datasets.synthetic_shapes import CLASSES, generate_shapes_dataset
 
 from ..helpers import REPO
@@ -122,8 +123,7 @@ def test_300_iterations_with_amp(coco_layout, tmp_path):
     losses = logged_losses(work)
     print(f'AMP losses {losses}')
     assert max(i for i, _ in losses) == EPOCHS * ITERS_PER_EPOCH
-    optimizer = torch.load(work / f'epoch_{EPOCHS}.pth', map_location='cpu',
-                           weights_only=True)['optimizer']
+    optimizer = safe_torch_load(work / f'epoch_{EPOCHS}.pth')['optimizer']
     assert optimizer['loss_scaler']['scale'] > 0  # AmpOptimWrapper's dynamic loss scale
     went_down, before, after = falls(losses)
     assert went_down, f'the AMP loss did not fall: {before:.3f} -> {after:.3f}'

@@ -10,7 +10,8 @@ import subprocess
 import pytest
 import torch
 
-from shufflenet_det.checkpoint import atomic_save
+from shufflenet_det.checkpoint import atomic_save, load_checkpoint_file
+from shufflenet_det.checkpoint.mmengine_loading import mmengine_loads_safely
 from shufflenet_det.datasets.synthetic_shapes import CLASSES
 
 from ..helpers import (DEMO_CONFIG, REPO, TOOL_TIMEOUT_S, read_test_results, run,
@@ -112,7 +113,7 @@ def test_dist_scripts_launch_torchrun_with_the_pytorch_launcher(tmp_path, script
 
 def test_test_tool_refuses_a_checkpoint_with_missing_weights(trained_demo_detector, tmp_path):
     trained = trained_demo_detector
-    ckpt = torch.load(trained.checkpoint)
+    ckpt = load_checkpoint_file(trained.checkpoint)
     del ckpt['state_dict']['roi_head.bbox_head.fc_cls.weight']
     atomic_save(ckpt, tmp_path / 'partial.pth')  # a sound file (its digest recorded anew)
     proc = run('tools/test.py', trained.config, str(tmp_path / 'partial.pth'), '--work-dir',
@@ -129,8 +130,9 @@ def test_det_inferencer_runs_the_trained_checkpoint_on_image_files(trained_demo_
                                                                    tmp_path):
     from mmdet.apis import DetInferencer
     trained = trained_demo_detector
-    inferencer = DetInferencer(model=trained.config, weights=str(trained.checkpoint),
-                               device='cpu', show_progress=False)
+    with mmengine_loads_safely():  # torch's safe loader alone refuses MMEngine's HistoryBuffer
+        inferencer = DetInferencer(model=trained.config, weights=str(trained.checkpoint),
+                                   device='cpu', show_progress=False)
     assert tuple(inferencer.model.dataset_meta['classes']) == tuple(CLASSES)
     result = inferencer(str(trained.data_root / 'val'), out_dir=str(tmp_path / 'out'),
                         pred_score_thr=0.05, no_save_pred=False)

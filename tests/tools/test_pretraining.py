@@ -9,6 +9,8 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from PIL import Image
 
+from shufflenet_det.checkpoint import load_checkpoint_file
+
 from ..helpers import REPO, run
 
 pytestmark = pytest.mark.slow
@@ -65,7 +67,7 @@ def test_short_training_is_clearly_above_chance(pretrained):
 
 
 def test_final_checkpoint_has_recalibrated_bn_and_its_input_convention(pretrained):
-    ckpt = torch.load(pretrained / 'iter_64.pth')  # weights_only: the safe default
+    ckpt = load_checkpoint_file(pretrained / 'iter_64.pth')  # safe loading, digest checked
     assert ckpt['meta']['input_convention'] == dict(mean=[0.0] * 3, std=[1.0] * 3,
                                                     bgr_to_rgb=False)
     log = next(pretrained.glob('*/*.log')).read_text()
@@ -88,7 +90,7 @@ def test_detector_initialises_from_the_pretraining_checkpoint(pretrained, tmp_pa
     exported = tmp_path / 'backbone.pth'
     proc = run('tools/export_backbone.py', str(pretrained / 'iter_64.pth'), str(exported))
     assert 'backbone tensors' in proc.stdout
-    source = torch.load(pretrained / 'iter_64.pth')['state_dict']
+    source = load_checkpoint_file(pretrained / 'iter_64.pth')['state_dict']
     backbone_keys = [k for k in source if k.startswith('backbone.')]
     assert set(torch.load(exported)['state_dict']) == set(backbone_keys)
     for checkpoint in (pretrained / 'iter_64.pth', exported):
