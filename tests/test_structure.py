@@ -1,5 +1,5 @@
-"""The package's shape, checked: imports point down without cycles, files and functions stay
-small, root configs are short and the tools are thin.
+"""The package's shape, checked: imports point down without cycles, and the tools parse
+arguments and call the package.
 
     .venv/bin/python -m pytest tests/test_structure.py -v
 """
@@ -26,10 +26,6 @@ LAYERS = [
     {'apis'},
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
-MAX_CHECKPOINT_FILE_LINES = 250
-MAX_PACKAGE_FILE_LINES = 350
-MAX_FUNCTION_LINES = 60
-MAX_ROOT_CONFIG_LINES = 20
 
 
 def module_name(path: Path) -> str:
@@ -119,42 +115,10 @@ def test_the_import_graph_has_no_cycle():
             visit(node)
 
 
-def test_checkpoint_files_are_small():
-    sizes = {p.name: len(p.read_text().splitlines()) for p in (PACKAGE / 'checkpoint').glob('*.py')}
-    assert {k: v for k, v in sizes.items() if v > MAX_CHECKPOINT_FILE_LINES} == {}
-
-
-def test_no_package_file_is_longer_than_350_lines():
-    # One job per file: a file past this size holds more than one, and is split by job.
-    sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines())
-             for p in PACKAGE.rglob('*.py')}
-    assert {k: v for k, v in sizes.items() if v > MAX_PACKAGE_FILE_LINES} == {}
-
-
-def test_no_function_is_longer_than_60_lines():
-    long = []
-    for path in sorted(PACKAGE.rglob('*.py')):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                lines = node.end_lineno - node.lineno + 1
-                if lines > MAX_FUNCTION_LINES:
-                    long.append(f'{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines})')
-    assert not long, 'functions over 60 lines:\n' + '\n'.join(long)
-
-
-def test_root_detection_configs_state_only_what_differs():
-    sizes = {p.name: len(p.read_text().splitlines()) for p in (REPO / 'configs').glob('*.py')
-             if 'demo' not in p.name}
-    assert len(sizes) >= 10
-    assert {k: v for k, v in sizes.items() if v > MAX_ROOT_CONFIG_LINES} == {}
-
-
 @pytest.mark.parametrize('tool', sorted(p.name for p in (REPO / 'tools').glob('*.py')))
 def test_tools_parse_arguments_and_call_the_package(tool):
     tree = ast.parse((REPO / 'tools' / tool).read_text())
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     assert set(functions) <= {'parse_args', 'main'}, sorted(functions)
     assert not [n for n in tree.body if isinstance(n, ast.ClassDef)]
-    main = functions['main']
-    assert main.end_lineno - main.lineno + 1 <= 15
-    assert 'run_tool' in ast.unparse(main)
+    assert 'run_tool' in ast.unparse(functions['main'])
