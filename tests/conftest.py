@@ -113,8 +113,9 @@ def trained_demo_detector(tmp_path_factory) -> TrainedDetector:
 
     ``configs/faster_rcnn_shufflenet_demo.py`` trained through ``tools/train.py`` for 8
     epochs on 96 generated 128 px images (``val``: 16), with checkpoints ``epoch_4.pth``
-    and ``epoch_8.pth`` and one evaluation at the end. That is enough for real detections
-    (the ONNX parity test needs a dozen or more scoring 0.3 or more).
+    and ``epoch_8.pth`` and one evaluation at the end. No test asserts how well it trained:
+    that differs between CPUs (float rounding, oneDNN's code paths), so tests compare what it
+    outputs on two paths (PyTorch and ONNX Runtime, one process and two) instead.
 
     Shared: treat everything under ``work_dir`` and ``data_root`` as read-only, and copy
     what a test changes into its own ``tmp_path``.
