@@ -26,7 +26,7 @@ SMALL = ['train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
          'default_hooks.logger.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=-1']
 
 
-def test_training_writes_checkpoints_and_evaluates(trained_demo_detector):
+def test_training_writes_checkpoints_and_evaluates(trained_demo_detector, tested_demo_detector):
     trained = trained_demo_detector
     interval, last = trained.checkpoint_interval, trained.max_epochs
     assert sorted(p.name for p in trained.work_dir.glob('*.pth')) == \
@@ -37,7 +37,11 @@ def test_training_writes_checkpoints_and_evaluates(trained_demo_detector):
     scalars = next(trained.work_dir.glob('*/vis_data/scalars.json')).read_text().splitlines()
     evaluated = [json.loads(line) for line in scalars if 'coco/bbox_mAP' in line]
     assert len(evaluated) == 1 and evaluated[0]['step'] == last
-    assert 0.0 < evaluated[0]['coco/bbox_mAP'] <= 1.0
+    # The evaluation during training is tools/test.py's on the final checkpoint, whatever the
+    # detector's quality on this CPU.
+    metrics, _ = read_test_results(tested_demo_detector.work_dir, tested_demo_detector.predictions)
+    coco = {k: v for k, v in metrics.items() if k.startswith('coco/')}
+    assert len(coco) == 6 and {k: evaluated[0][k] for k in coco} == coco
 
 
 def test_resume_continues_from_the_last_checkpoint(trained_demo_detector, tmp_path):
