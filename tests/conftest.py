@@ -15,7 +15,8 @@ from .helpers import (DEMO_CONFIG, LOADERS, ExportedDetector, TestedDetector,
 
 # What `make test-classic` runs on the classic stack (torch 2.1.2, NumPy 1.26.4): import and
 # floors, what import leaves unchanged, safe loading, strict pretrained loading with every
-# check, the converter, every config, a train/kill/resume run, tools/test.py with COCO
+# check, the converter and the real official files (where SHUFFLENET_DET_OFFICIAL_WEIGHTS
+# names them), every config, a train/kill/resume run, tools/test.py with COCO
 # metrics, and deploy.
 CLASSIC_SUBSET = (
     'tests/test_stack.py',
@@ -26,6 +27,7 @@ CLASSIC_SUBSET = (
     'tests/checkpoint/test_pretrained_files.py',
     'tests/checkpoint/test_detector_init.py',
     'tests/checkpoint/test_megvii.py',
+    'tests/checkpoint/test_official_files.py',
     'tests/engine/test_checkpointing.py',
     'tests/configs/',
     'tests/tools/test_resume_and_distributed.py::test_killed_and_resumed_run_ends_with_the_',
