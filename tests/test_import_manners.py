@@ -5,15 +5,17 @@ program, imports the package, takes another and reports every difference other t
 registry entry under a new name: a replaced registration, a patched MMEngine class, torch's
 safe globals, MMEngine's checkpoint loaders, the umask, the warnings filters, the levels of
 existing loggers, the environment and torch's global settings, and any call of ``os.umask``
-during the import (a mask set and put back leaves no trace afterwards).
+during the import (a mask set and put back leaves no trace afterwards). The modules of other
+packages that the import brings in (torchvision, ...) are imported before the first snapshot:
+what they change is theirs.
 """
 import json
 import textwrap
 
 from .helpers import run
 
-SNAPSHOT_AND_IMPORT = textwrap.dedent('''
-    import json, logging, os, sys, warnings
+SETUP = textwrap.dedent('''
+    import importlib, json, logging, os, sys, warnings
 
     import mmdet.registry
     import mmengine.registry
@@ -23,9 +25,24 @@ SNAPSHOT_AND_IMPORT = textwrap.dedent('''
     from mmengine.runner.checkpoint import CheckpointLoader
 
     register_all_modules(init_default_scope=False)
-    # torch adds its own types to its safe globals when these modules are first imported
-    # (torch._dynamo's _DimRange), whoever imports them.
-    import torch._dynamo  # noqa: E402,F401
+''')
+
+# The modules of other packages that the import brings in, in the order it imports them.
+OTHER_MODULES = SETUP + textwrap.dedent('''
+    loaded = set(sys.modules)
+    import shufflenet_det  # noqa: E402,F401
+    print(json.dumps([name for name in sys.modules if name not in loaded
+                      and name.partition('.')[0] != 'shufflenet_det']))
+''')
+
+SNAPSHOT_AND_IMPORT = SETUP + textwrap.dedent('''
+    # What those modules do when imported is theirs (torchvision 0.16 imports requests, which
+    # adds warnings filters; torch._dynamo adds to torch's safe globals): import them first.
+    for name in json.loads(sys.argv[1]):
+        try:
+            importlib.import_module(name)
+        except Exception:  # some import only as part of their package, which brings them in
+            pass
 
 
     def umask():
@@ -107,6 +124,7 @@ SNAPSHOT_AND_IMPORT = textwrap.dedent('''
 
 
 def test_import_adds_registry_entries_and_changes_nothing_else():
-    report = json.loads(run('-c', SNAPSHOT_AND_IMPORT).stdout.strip().splitlines()[-1])
+    others = run('-c', OTHER_MODULES).stdout.strip().splitlines()[-1]
+    report = json.loads(run('-c', SNAPSHOT_AND_IMPORT, others).stdout.strip().splitlines()[-1])
     assert not report['changed'], 'import shufflenet_det changed:\n' + '\n'.join(report['changed'])
     assert {'ShuffleNetV1', 'ShuffleNetV1SharedHead'} <= set(report['added'])
