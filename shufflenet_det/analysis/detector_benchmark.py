@@ -23,7 +23,7 @@ from ..config import load_config
 from ..deploy import (deploy_detector, export_detector_onnx, int8_path, onnxruntime_session,
                       quantize_int8)
 from ..deploy.detector_export import fp32_nodes_of
-from ..deploy.torchscript_export import export_torchscript_onnx
+from ..deploy.legacy_onnx_exporter import torch_onnx_export_legacy
 from ..errors import ConfigError
 from .benchmark import Candidate, check_device, markdown_table, run, synchronized
 from .report import write_report
@@ -125,7 +125,7 @@ def torchvision_rows(peer: str, h: int, w: int, onnx: bool, workdir: str,
                       synchronized(lambda: model([on_device]), device), None, None)]
     if onnx:
         path = f'{workdir}/{peer}_{h}x{w}.onnx'
-        export_torchscript_onnx(model, ([image], ), path, input_names=['image'], opset_version=17,
+        torch_onnx_export_legacy(model, ([image], ), path, input_names=['image'], opset_version=17,
                                 dynamic_axes={'image': {1: 'height', 2: 'width'}})
         rows.append(_session_row(peer, 'onnxruntime', path, {'image': image.numpy()}, None,
                                  None))

@@ -36,7 +36,7 @@ from .detector_metadata import INPUT_NAME, OUTPUT_NAMES, PROPOSAL_NAMES, detecto
 from .onnx_export import onnxruntime_session
 from .onnx_runtime import ONNXRuntimeDetector
 from .quantize import calibration_images, int8_path, quantize_int8
-from .torchscript_export import export_torchscript_onnx
+from .legacy_onnx_exporter import torch_onnx_export_legacy
 
 MIN_OPSET = 16  # RoiAlign's coordinate_transformation_mode ('half_pixel' = mmcv aligned=True)
 DEFAULT_DOMAINS = ('', 'ai.onnx')
@@ -116,7 +116,7 @@ def export_detector_onnx(model: nn.Module, path: str, opset: int = 17,
     start = time.perf_counter()
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
-        export_torchscript_onnx(graph, (example, ), tmp, input_names=[INPUT_NAME],
+        torch_onnx_export_legacy(graph, (example, ), tmp, input_names=[INPUT_NAME],
                                 output_names=outputs, dynamic_axes=axes, opset_version=opset,
                                 do_constant_folding=True)
         proto = onnx.load(tmp)

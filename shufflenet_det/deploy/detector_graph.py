@@ -8,7 +8,7 @@ decoding, small-box filter, NMS), RoIAlign with mmdet's RoI-to-level mapping,
 the shared head and box head, and the per-class post-processing
 (``multiclass_nms``).
 :func:`~shufflenet_det.deploy.detector_export.export_detector_onnx` writes it with
-the TorchScript exporter (``torchscript_export.py``); every node is in the default
+the TorchScript exporter (``legacy_onnx_exporter.py``); every node is in the default
 ONNX domain (``RoiAlign`` and ``NonMaxSuppression`` included, ``onnx_symbolic.py``),
 so plain ONNX Runtime runs it, without MMDeploy or custom operators.
 

@@ -12,7 +12,7 @@ from ..errors import CheckFailedError, ConfigError
 from ..fileio import atomic_path, check_writable
 from ..images import read_image
 from ..models import ShuffleNetClassifier, ShuffleNetV1
-from .torchscript_export import export_torchscript_onnx
+from .legacy_onnx_exporter import torch_onnx_export_legacy
 
 
 class _Outputs(nn.Module):
@@ -40,7 +40,7 @@ def export_onnx(model: nn.Module, path: str, input_shape: tuple[int, int, int, i
     names = [f'output{i}' for i in range(n_out)]
     axes = {name: {0: 'batch'} for name in ['input', *names]} if dynamic_batch else None
     with atomic_path(path) as tmp:
-        export_torchscript_onnx(model, (example, ), tmp, input_names=['input'],
+        torch_onnx_export_legacy(model, (example, ), tmp, input_names=['input'],
                                 output_names=names, dynamic_axes=axes, opset_version=opset)
     return names
 

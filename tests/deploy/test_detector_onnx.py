@@ -16,7 +16,7 @@ from shufflenet_det.deploy.detector_export import export_detector_onnx
 from shufflenet_det.deploy.detector_graph import FasterRCNNGraph
 from shufflenet_det.deploy.onnx_export import onnxruntime_session
 from shufflenet_det.deploy.onnx_symbolic import RoiAlignOp, batched_nms_keep
-from shufflenet_det.deploy.torchscript_export import export_torchscript_onnx
+from shufflenet_det.deploy.legacy_onnx_exporter import torch_onnx_export_legacy
 from shufflenet_det.models import shufflenet_v1_channels
 
 from ..helpers import REPO
@@ -210,7 +210,7 @@ def test_roi_align_matches_mmcv_aligned_and_not(tmp_path):
                 return RoiAlignOp.apply(f, b, torch.zeros_like(b[:, 0], dtype=torch.long),
                                        7, 6, 1 / 8, 0, aligned)
         path = tmp_path / f'roi_align_{aligned}.onnx'
-        export_torchscript_onnx(Layer(), (feats, boxes), str(path), input_names=['f', 'b'],
+        torch_onnx_export_legacy(Layer(), (feats, boxes), str(path), input_names=['f', 'b'],
                                 dynamic_axes={'b': {0: 'n'}}, opset_version=17)
         got = onnxruntime_session(str(path)).run(None, {'f': feats.numpy(), 'b': boxes.numpy()})[0]
         rois = torch.cat([torch.zeros(30, 1), boxes], 1)
@@ -234,7 +234,7 @@ def test_batched_nms_matches_mmcv(tmp_path):
         def forward(self, b, s, i):
             return batched_nms_keep(b, s, i, 0.5)
     path = tmp_path / 'nms.onnx'
-    export_torchscript_onnx(Layer(), (boxes, scores, idxs), str(path),
+    torch_onnx_export_legacy(Layer(), (boxes, scores, idxs), str(path),
                             input_names=['b', 's', 'i'],
                             dynamic_axes={'b': {0: 'n'}, 's': {0: 'n'}, 'i': {0: 'n'}},
                             opset_version=17)
@@ -268,7 +268,7 @@ def test_delta_decoding_matches_mmdet_including_the_clamps(tmp_path):
     image = torch.zeros(1, 3, 201, 333)
     torch.testing.assert_close(Decode()(rois, deltas, image), expected, rtol=0, atol=0)
     path = tmp_path / 'decode.onnx'
-    export_torchscript_onnx(Decode(), (rois, deltas, torch.zeros(1, 3, 50, 60)), str(path),
+    torch_onnx_export_legacy(Decode(), (rois, deltas, torch.zeros(1, 3, 50, 60)), str(path),
                             input_names=['r', 'd', 'image'], opset_version=17,
                             dynamic_axes={'r': {0: 'n'}, 'd': {0: 'n'}, 'image': {2: 'h', 3: 'w'}})
     got = onnxruntime_session(str(path)).run(None, {'r': rois.numpy(), 'd': deltas.numpy(),
