@@ -26,6 +26,10 @@ import numpy as np
 
 from .errors import InputError, InputFileNotFoundError
 
+#: The image files looked for in a folder, as torchvision's ``IMG_EXTENSIONS`` and
+#: MMDetection's ``DetInferencer`` list them.
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+
 # How torch's ExceptionWrapper.reraise words an exception from a DataLoader worker.
 _WORKER_MESSAGE = re.compile(r'Caught \w+ (in DataLoader worker process \d+)\.\n'
                              r'Original Traceback')

@@ -15,10 +15,8 @@ from ..datasets.image_loading import strict_image_loading
 from ..deploy import ONNXRuntimeDetector
 from ..errors import ConfigError, InputError, InputFileNotFoundError
 from ..fileio import check_writable
+from ..images import IMAGE_EXTENSIONS
 from ..visualization import draw_detections, draw_result
-
-# The files of a folder that are drawn, as MMDetection's DetInferencer lists a folder.
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
 
 class StrictDetInferencer(DetInferencer):

@@ -17,8 +17,7 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 from ..errors import ConfigError, InputFileNotFoundError
-
-_IMAGE_EXTENSIONS = datasets.folder.IMG_EXTENSIONS
+from ..images import IMAGE_EXTENSIONS
 
 
 def build_transforms(pipeline: Sequence[dict]) -> v2.Compose:
@@ -71,9 +70,9 @@ class ImageNetFolder(Dataset):
                              f'unexpected {extra[:5]}')
         for name in found:
             folder = osp.join(root, name)
-            if not any(f.lower().endswith(_IMAGE_EXTENSIONS) for f in os.listdir(folder)):
+            if not any(f.lower().endswith(IMAGE_EXTENSIONS) for f in os.listdir(folder)):
                 raise InputFileNotFoundError(f'class folder {folder} has no images '
-                                        f'(extensions {", ".join(_IMAGE_EXTENSIONS)})')
+                                        f'(extensions {", ".join(IMAGE_EXTENSIONS)})')
         self.root = root
         self.folder = datasets.ImageFolder(root, transform=build_transforms(pipeline))
         self.metainfo = dict(classes=tuple(self.folder.classes))

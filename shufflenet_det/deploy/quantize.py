@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import ConfigError, InputFileNotFoundError
 from ..fileio import atomic_path
+from ..images import IMAGE_EXTENSIONS
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 #: Operators quantized by default: the convolutions and fully connected layers, where
 #: the multiply-adds are.
 QUANTIZED_OPS = ('Conv', 'MatMul', 'Gemm')
