@@ -6,7 +6,7 @@
 torch, torchvision and NumPy are not requirements here, as in MMDetection itself: pip
 must never replace a user's torch (or move NumPy 1.x to 2.x under a torch built for 1.x).
 Their floors, the classic stack that CI tests (requirements/classic.txt), are checked
-when the package is imported (shufflenet_det/stack.py).
+when the package is imported (shufflenet_det/versions.py).
 """
 import re
 from pathlib import Path

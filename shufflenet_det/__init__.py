@@ -13,8 +13,8 @@ MMDetection 3.3 stack.
 """
 __version__ = '0.1.0'
 
-from .stack import check_stack  # noqa: E402
+from .versions import check_version_floors  # noqa: E402
 
-check_stack()
+check_version_floors()
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401  (register the modules)

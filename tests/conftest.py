@@ -19,7 +19,7 @@ from .helpers import (DEMO_CONFIG, LOADERS, ExportedDetector, TestedDetector,
 # names them), every config, a train/kill/resume run, tools/test.py with COCO
 # metrics, and deploy.
 CLASSIC_SUBSET = (
-    'tests/test_stack.py',
+    'tests/test_versions.py',
     'tests/test_import_manners.py',
     'tests/checkpoint/test_safe_loading.py',
     'tests/checkpoint/test_digest.py',

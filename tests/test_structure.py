@@ -14,7 +14,7 @@ PACKAGE = REPO / 'shufflenet_det'
 # Lowest first. A module may import its own subpackage and any lower layer, nothing else,
 # not even inside a function (style.md: models at the bottom, tools on top).
 LAYERS = [
-    {'errors', 'stack'},
+    {'errors', 'versions'},
     {'fileio', 'images', 'config'},
     {'models'},
     {'checkpoint'},

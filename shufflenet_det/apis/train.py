@@ -8,7 +8,8 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ..checkpoint.pretrained_files import check_pretrained_files, train_from_scratch
+from ..checkpoint.pretrained_files import (check_pretrained_files,
+                                           configure_training_from_scratch)
 from ..datasets import check_dataset_paths
 from ..engine import setup_cpu_distributed
 from ..engine.work_dir_lock import lock_work_dir
@@ -36,7 +37,8 @@ def build_train_runner(config: str, work_dir: Optional[str] = None, amp: bool = 
         cfg_options (dict, optional): Config overrides.
         launcher (str): 'none', 'pytorch', 'slurm' or 'mpi'.
         from_scratch (bool): Train without the ImageNet checkpoints the config
-            names, with every BN layer and stage training (``train_from_scratch``).
+            names, with every BN layer and stage training
+            (``configure_training_from_scratch``).
             Otherwise a missing checkpoint stops the run before anything is built.
         hold_lock (ExitStack, optional): Take the work dir's lock (``.train.lock``,
             one run per work dir) as soon as the work dir is known, and hold it
@@ -62,7 +64,7 @@ def build_train_runner(config: str, work_dir: Optional[str] = None, amp: bool = 
     if resume is not None:
         cfg.resume, cfg.load_from = True, None if resume == 'auto' else resume
     check_dataset_paths(cfg)
-    scratch = train_from_scratch(cfg.model) if from_scratch else None
+    scratch = configure_training_from_scratch(cfg.model) if from_scratch else None
     if scratch is None:  # before the Runner builds anything: the file is needed at the start
         check_pretrained_files(cfg.get('model'))
     # Read once up front: a damaged, unsafe or mismatched file fails with its name

@@ -3,9 +3,9 @@ from .convert import convert_file
 from .detector_init import ShuffleNetPretrainedInit, check_input_convention
 from .detector_loading import load_detector
 from .export import BACKBONE_PREFIX, export_backbone
+from .files import (CheckpointFileError, UnsafeCheckpointError, atomic_save, checkpoint_exists,
+                    load_checkpoint_file, read_checkpoint)
 from .formats import ConversionError
-from .io import (CheckpointFileError, UnsafeCheckpointError, atomic_save, checkpoint_exists,
-                 load_checkpoint_file, read_checkpoint)
 from .megvii import MEGVII_INPUT_CONVENTION
 from .openmmlab import OPENMMLAB_INPUT_CONVENTION
 from .pretrained import (StrictPretrainedInit, check_shuffle_order, load_model_checkpoint,

@@ -30,11 +30,11 @@ from mmengine.registry import WEIGHT_INITIALIZERS
 from torch import nn
 
 from ..models.roi_heads import ShuffleNetV1SharedHead
+from .files import checkpoint_exists, read_checkpoint
 from .input_convention import (check_input_convention, parse_input_convention,
                                resolve_input_convention)
-from .io import checkpoint_exists, read_checkpoint
 from .pretrained import StrictPretrainedInit, check_shuffle_order, load_parts, select_prefix
-from .pretrained_files import allow_missing
+from .pretrained_files import raise_unless_missing_ok
 
 __all__ = ['ShuffleNetPretrainedInit', 'check_input_convention']
 
@@ -70,7 +70,7 @@ class ShuffleNetPretrainedInit(StrictPretrainedInit):
 
     def __call__(self, detector: nn.Module) -> None:
         if not checkpoint_exists(self.checkpoint):
-            allow_missing(detector, self.checkpoint, self.missing_ok)
+            raise_unless_missing_ok(detector, self.checkpoint, self.missing_ok)
             return
         whole, meta = read_checkpoint(self.checkpoint, self.map_location)
         where = f'{self.checkpoint} (prefix {self.prefix!r})'

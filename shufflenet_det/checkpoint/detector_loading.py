@@ -6,7 +6,7 @@ from mmengine.config import Config
 from torch import nn
 
 from ..config import load_config
-from .io import load_checkpoint_file
+from .files import load_checkpoint_file
 from .pretrained import load_model_checkpoint
 
 

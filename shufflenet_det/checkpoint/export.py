@@ -2,7 +2,7 @@
 from typing import Callable
 
 from ..fileio import check_writable
-from .io import atomic_save, read_checkpoint
+from .files import atomic_save, read_checkpoint
 from .pretrained import select_prefix
 
 BACKBONE_PREFIX = 'backbone.'

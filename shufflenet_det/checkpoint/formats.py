@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..errors import InputError
 from ..models.backbones import GROUPS, WIDEN_FACTORS
-from .io import atomic_save, load_checkpoint_file
+from .files import atomic_save, load_checkpoint_file
 
 MEGVII_FORMAT = 'megvii'
 OPENMMLAB_FORMAT = 'openmmlab'

@@ -5,7 +5,7 @@ MMEngine reads local files with a bare ``torch.load``, whose default is
 it loads. From torch 2.6 the default is ``weights_only=True`` with torch's own allow-list,
 which refuses MMEngine's ``HistoryBuffer`` (``import shufflenet_det`` does not extend it).
 Within :func:`mmengine_loads_safely`, MMEngine's loader for local paths is
-:func:`~shufflenet_det.checkpoint.io.load_checkpoint_file` instead, which unpickles
+:func:`~shufflenet_det.checkpoint.files.load_checkpoint_file` instead, which unpickles
 only tensors, plain containers and MMEngine's own checkpoint types on every supported
 torch, and names the file in its errors. The tools in ``tools/`` run inside it.
 """
@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from .io import load_checkpoint_file
+from .files import load_checkpoint_file
 
 _LOCAL = ''  # the prefix MMEngine registers its local loader under: it matches any path
 

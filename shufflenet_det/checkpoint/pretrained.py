@@ -22,8 +22,8 @@ from torch import nn
 from ..errors import CheckpointMismatchError
 from ..models.backbones import ShuffleNetV1
 from ..models.roi_heads import ShuffleNetV1SharedHead
-from .io import checkpoint_exists, read_checkpoint
-from .pretrained_files import allow_missing
+from .files import checkpoint_exists, read_checkpoint
+from .pretrained_files import raise_unless_missing_ok
 
 _SHOWN_KEYS = 8
 _STRICT_FALSE_HINT = 'Pass strict=False in the init_cfg to load only the matching tensors.'
@@ -229,7 +229,7 @@ class StrictPretrainedInit:
         """Load into ``module``; returns False if the file is missing and that is allowed."""
         path, prefix = self.checkpoint, self.prefix
         if not checkpoint_exists(path):
-            return allow_missing(module, path, self.missing_ok)
+            return raise_unless_missing_ok(module, path, self.missing_ok)
         state, meta = read_checkpoint(path, self.map_location)
         state = select_prefix(state, prefix, path)
         where = f'{path}' + (f' (prefix {prefix!r})' if prefix else '')

@@ -5,8 +5,8 @@ file, training must not start: random weights with a frozen stem and BN statisti
 kept at their initial values (``norm_eval``) would train for days to a useless
 model. :func:`check_pretrained_files` refuses such a run up front, with the way to
 get the file. Training from scratch is a choice (``tools/train.py --from-scratch``):
-:func:`train_from_scratch` then removes the checkpoint and lets every BN layer and
-every stage train.
+:func:`configure_training_from_scratch` then removes the checkpoint and lets every BN
+layer and every stage train.
 """
 import logging
 import os.path as osp
@@ -17,7 +17,7 @@ from typing import Optional
 from mmengine.logging import print_log
 
 from ..errors import ConfigError, InputFileNotFoundError
-from .io import checkpoint_exists
+from .files import checkpoint_exists
 
 # Initialisers that read a checkpoint file (MMEngine's and this project's).
 PRETRAINED_INITIALISERS = ('ShuffleNetPretrained', 'StrictPretrained', 'Pretrained')
@@ -93,7 +93,7 @@ def _fixed_parts(model_cfg, where: str = 'model'):
             yield from _fixed_parts(value, f'{where}[{i}]')
 
 
-def train_from_scratch(model_cfg) -> list[str]:
+def configure_training_from_scratch(model_cfg) -> list[str]:
     """Change ``model_cfg`` in place for training without ImageNet weights.
 
     Every ``init_cfg`` that reads a checkpoint is removed (the modules keep their own
@@ -168,7 +168,7 @@ def scratch_misconfiguration(module, missing: str) -> Optional[ConfigError]:
         'which sets norm_eval=False and frozen_stages=-1')
 
 
-def allow_missing(module, checkpoint: str, missing_ok: bool) -> bool:
+def raise_unless_missing_ok(module, checkpoint: str, missing_ok: bool) -> bool:
     """What an initialiser does when ``checkpoint`` does not exist: with ``missing_ok``
     (and nothing in ``module`` kept fixed) log a warning and return False, else raise.
 

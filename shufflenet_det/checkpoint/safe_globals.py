@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-from ..stack import release
+from ..versions import release
 from .restricted_unpickler import for_types
 
 # Taken from NumPy's own pickles, not from module paths: NumPy 2 moved them from

@@ -43,7 +43,7 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import HistoryBuffer
 
 from ..checkpoint.digest import record_tensor_digest
-from ..checkpoint.io import CheckpointFileError
+from ..checkpoint.files import CheckpointFileError
 from ..fileio import PARTIAL_SUFFIX, atomic_open
 
 RNG_STATES_KEY = 'shufflenet_det_rng_states'

@@ -8,9 +8,9 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from shufflenet_det.checkpoint.pretrained_files import (check_pretrained_files, how_to_get,
-                                                         pretrained_init_cfgs,
-                                                         train_from_scratch)
+from shufflenet_det.checkpoint.pretrained_files import (check_pretrained_files,
+                                                         configure_training_from_scratch,
+                                                         how_to_get, pretrained_init_cfgs)
 from shufflenet_det.errors import ConfigError, InputFileNotFoundError
 from shufflenet_det.models import ShuffleNetV1
 
@@ -66,7 +66,7 @@ def test_from_scratch_drops_the_checkpoint_and_trains_every_bn_layer_and_stage(n
     cfg = Config.fromfile(str(REPO / 'configs' / name))
     before = MODELS.build(cfg.model)
     assert before.backbone.norm_eval and before.backbone.frozen_stages == 0  # the trap
-    changes = train_from_scratch(cfg.model)
+    changes = configure_training_from_scratch(cfg.model)
     assert changes[0] == 'model.init_cfg: checkpoints/shufflenet_v1_1x_g3_imagenet.pth not loaded'
     assert 'model.backbone: norm_eval=False, frozen_stages=-1' in changes
     assert pretrained_init_cfgs(cfg.model) == []

@@ -7,7 +7,7 @@ from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
 
-from shufflenet_det.checkpoint.pretrained_files import train_from_scratch
+from shufflenet_det.checkpoint.pretrained_files import configure_training_from_scratch
 from shufflenet_det.models import ShuffleNetV1, ShuffleNetV1SharedHead
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +39,8 @@ def test_the_expected_configs_exist():
 def test_config_trains_one_step_and_predicts(name, mmlog):
     cfg = load(name)
     assert cfg.custom_imports.imports == ['shufflenet_det']
-    train_from_scratch(cfg.model)  # no ImageNet checkpoint in the tests (it would be refused)
+    # No ImageNet checkpoint in the tests (it would be refused).
+    configure_training_from_scratch(cfg.model)
     model = MODELS.build(cfg.model)
     model.init_weights()
     assert isinstance(model.backbone, ShuffleNetV1)

@@ -3,7 +3,7 @@ from importlib.metadata import PackageNotFoundError
 
 import pytest
 
-from shufflenet_det.stack import MINIMUM_VERSIONS, check_stack, release
+from shufflenet_det.versions import MINIMUM_VERSIONS, check_version_floors, release
 
 from .helpers import REPO
 
@@ -27,13 +27,13 @@ def test_release_drops_the_local_part():
     dict(torch='2.11.0+cu130', torchvision='0.26.0', numpy='2.4.6'),
 ], ids=['classic', 'pinned'])
 def test_both_supported_stacks_pass(versions):
-    check_stack(installed=fake_versions(**versions))
+    check_version_floors(installed=fake_versions(**versions))
 
 
 def test_an_old_torch_and_a_missing_numpy_are_named_in_one_error():
     installed = fake_versions(torch='2.0.1', torchvision='0.16.0')
     with pytest.raises(ImportError) as info:
-        check_stack(installed=installed)
+        check_version_floors(installed=installed)
     assert str(info.value) == (
         'shufflenet_det needs torch >= 2.1, torchvision >= 0.16, numpy >= 1.26 (the classic '
         'MMDetection 3.3 stack or newer): torch 2.0.1 is older than 2.1; numpy is not '

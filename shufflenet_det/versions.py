@@ -17,7 +17,7 @@ def release(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r'\d+', text.split('+')[0])[:3])
 
 
-def check_stack(minimums=MINIMUM_VERSIONS, installed=version) -> None:
+def check_version_floors(minimums=MINIMUM_VERSIONS, installed=version) -> None:
     """Raise ImportError naming every package older than its floor, or missing.
 
     Args:

@@ -149,7 +149,7 @@ def read_checkpoint(path: str, map_location: str = 'cpu') -> tuple[dict, dict]:
     """The state dict and ``meta`` of a checkpoint file (``meta`` is ``{}`` if absent).
 
     Accepts a bare state dict or a dict holding one under ``state_dict``. Local files
-    are read by :func:`~shufflenet_det.checkpoint.io.load_checkpoint_file` (safe
+    are read by :func:`~shufflenet_det.checkpoint.files.load_checkpoint_file` (safe
     loading, errors naming the file); URLs and ``open-mmlab://``-style paths by
     MMEngine's loader. Every tool reads a checkpoint through this, once.
 
