@@ -13,6 +13,7 @@ from typing import Optional
 from torch import nn
 
 from ..errors import CheckpointMismatchError
+from .formats import strip_module
 
 _SHOWN = 4
 
@@ -25,8 +26,7 @@ def _listing(items: list[str]) -> str:
 def state_shapes(state: Mapping) -> dict[str, tuple[int, ...]]:
     """``{name: shape}`` of a state dict, without DataParallel's ``module.`` prefix
     (MMEngine's loader drops it too)."""
-    return {(k[len('module.'):] if k.startswith('module.') else k): tuple(v.shape)
-            for k, v in state.items()}
+    return {strip_module(k): tuple(v.shape) for k, v in state.items()}
 
 
 def checkpoint_mismatches(model: nn.Module, shapes: Mapping[str, tuple]) -> list[str]:

@@ -178,7 +178,7 @@ def load_model_checkpoint(model: nn.Module, ckpt: Mapping, source: str) -> None:
             shuffle order other than the model's; ``model`` is not modified.
     """
     state = ckpt.get('state_dict', ckpt)
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    state = {strip_module(k): v for k, v in state.items()}
     meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), Mapping) else {}
     check_shuffle_order(meta, shufflenet_modules(model), source)
     load_parts({'': model}, state, source,
