@@ -23,6 +23,7 @@ from ..errors import CheckpointMismatchError
 from ..models.backbones import ShuffleNetV1
 from ..models.roi_heads import ShuffleNetV1SharedHead
 from .files import checkpoint_exists, read_checkpoint
+from .formats import strip_module
 from .pretrained_files import raise_unless_missing_ok
 
 _SHOWN_KEYS = 8
