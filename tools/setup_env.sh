@@ -7,8 +7,8 @@
 #   bash tools/setup_env.sh --stack classic    # .venv-classic/: torch 2.1.2, NumPy 1.26.4
 #                                              # (requirements/classic.txt)
 #
-# mmcv 2.1.0 is published only as source. Building it takes 9 to 12 minutes on two idle
-# cores with the CPU ops, 22 with the CUDA ops for one architecture, so the built
+# mmcv 2.1.0 is published only as source. Building it is the slow step of a setup
+# (docs/get_started.md, First-run times, has the times), so the built
 # wheel is kept in a wheelhouse outside the repository ($SHUFFLENET_DET_WHEELHOUSE,
 # default ~/.cache/shufflenet_det/wheels), in a folder named after what the wheel was
 # built for (Python, torch, CUDA or "cpu", GPU architectures:

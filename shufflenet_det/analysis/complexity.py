@@ -5,7 +5,8 @@ norm is left out: at inference it folds into the preceding convolution, and the
 paper's complexities (Table 1) count convolutions and the classifier only.
 Element-wise ReLU and additions, max and average pooling are not counted either
 (MMEngine has no handle for them); global average pooling is, by MMEngine's
-default, and adds under 0.1%.
+default, and adds a negligible amount (docs/benchmarks.md, Complexity, compares
+the totals with the paper's).
 """
 from typing import Optional
 

@@ -232,8 +232,8 @@ class FasterRCNNGraph(nn.Module):
         among them (None with one level, where the rows are the RoIs' own order). mmdet
         scatters the features back into RoI order; the graph runs the heads in level order
         and puts their (much smaller) outputs back instead: the same numbers, one copy of
-        the features fewer (1x FPN at 300x400, 1 thread: a 3.3 ms ScatterND replaced by
-        1.7 ms more Concat, of about 80 ms).
+        the features fewer, so a ScatterND of the RoI features becomes a cheaper Concat of
+        the head outputs (timed in docs/benchmarks.md, Notes on ONNX Runtime).
         """
         batch_indices = torch.zeros_like(boxes[:, 0], dtype=torch.long)
         if self.roi_levels == 1:

@@ -30,7 +30,7 @@ def nms_settings(cfg, where: str) -> dict:
                 split_thr=int(nms_cfg.get('split_thr', 10000)))
 
 
-def _refuse(kind: str, module, allowed: tuple) -> None:
+def _check_type_supported(kind: str, module, allowed: tuple) -> None:
     if type(module) not in allowed:
         names = ', '.join(t.__name__ for t in allowed)
         raise ConfigError(f'{kind} {type(module).__name__} is not supported (supported: {names})')
@@ -49,17 +49,17 @@ def check_supported(model: nn.Module) -> None:
     from mmdet.models.task_modules.prior_generators import AnchorGenerator
     from mmcv.ops import RoIAlign
 
-    _refuse('detector', model, (FasterRCNN, ))
-    _refuse('data preprocessor', model.data_preprocessor, (DetDataPreprocessor, ))
-    _refuse('RPN head', model.rpn_head, (RPNHead, ))
-    _refuse('RoI head', model.roi_head, (StandardRoIHead, ))
+    _check_type_supported('detector', model, (FasterRCNN, ))
+    _check_type_supported('data preprocessor', model.data_preprocessor, (DetDataPreprocessor, ))
+    _check_type_supported('RPN head', model.rpn_head, (RPNHead, ))
+    _check_type_supported('RoI head', model.roi_head, (StandardRoIHead, ))
     roi_head, rpn_head = model.roi_head, model.rpn_head
     if roi_head.with_mask:
         raise ConfigError('mask heads are not supported')
-    _refuse('RoI extractor', roi_head.bbox_roi_extractor, (SingleRoIExtractor, ))
-    _refuse('box head', roi_head.bbox_head,
-            (BBoxHead, ConvFCBBoxHead, Shared2FCBBoxHead, Shared4Conv1FCBBoxHead))
-    _refuse('anchor generator', rpn_head.prior_generator, (AnchorGenerator, ))
+    _check_type_supported('RoI extractor', roi_head.bbox_roi_extractor, (SingleRoIExtractor, ))
+    _check_type_supported('box head', roi_head.bbox_head,
+                          (BBoxHead, ConvFCBBoxHead, Shared2FCBBoxHead, Shared4Conv1FCBBoxHead))
+    _check_type_supported('anchor generator', rpn_head.prior_generator, (AnchorGenerator, ))
     bbox_head = roi_head.bbox_head
     if getattr(bbox_head, 'custom_cls_channels', False):
         raise ConfigError('a box head with custom classification channels '
@@ -73,8 +73,8 @@ def check_supported(model: nn.Module) -> None:
     if any(isinstance(m, PointwiseMatmul) for m in model.modules()):
         raise ConfigError(
             "the model went through switch_to_deploy() with pointwise='matmul': export the "
-            "plain model (its 1x1 convolutions as MatMul ran about 20% slower in ONNX "
-            "Runtime than as Conv, and ONNX Runtime folds batch norm itself)")
+            "plain model (ONNX Runtime runs grouped 1x1 convolutions faster as Conv than as "
+            "MatMul, and folds batch norm itself; docs/deploy.md)")
     extractor = roi_head.bbox_roi_extractor
     for layer in extractor.roi_layers:
         if not (isinstance(layer, TorchvisionRoIAlign)

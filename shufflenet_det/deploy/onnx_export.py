@@ -50,8 +50,8 @@ def onnxruntime_session(path: str, threads: Optional[int] = None, spinning: bool
 
     ``spinning=False`` stops the session's idle worker threads from spinning. Each
     session has its own thread pool, so several sessions in one process (a benchmark)
-    otherwise take the cores from each other: on 2 cores with 2 threads, six sessions
-    timed in turn each ran 3-4 times slower with spinning than without.
+    otherwise take the cores from each other, and each one's timings measure the others'
+    spinning (docs/benchmarks.md, Method).
     """
     import onnxruntime as ort
     options = ort.SessionOptions()

@@ -93,9 +93,9 @@ class _ExportedChannelShuffle(torch.autograd.Function):
     Traced, the reshape/transpose form becomes about 25 nodes per unit, most of them
     computing the output shape from ``Shape`` with ``Gather``, ``Unsqueeze`` and
     ``Concat``. The permutation is a constant, so one ``Gather`` along the channel
-    axis with :func:`channel_shuffle_indices` does it. In ONNX Runtime (1.31, one
-    thread) that ran 12-14% faster than Reshape/Transpose/Reshape for the whole 1x g=3
-    backbone at 224x224 and 480x640, and works for any batch, including none.
+    axis with :func:`channel_shuffle_indices` does it. ONNX Runtime runs it faster than
+    Reshape/Transpose/Reshape with a constant shape (timed in docs/benchmarks.md, Notes
+    on ONNX Runtime), and it works for any batch, including none.
     """
 
     @staticmethod

@@ -1,8 +1,9 @@
 """Pooling in channels_last, whatever the input's memory format.
 
-On 2-core x86 machines with PyTorch 2.11, the stem's 3x3 max-pool took 4.4 ms
-in NCHW and 0.43 ms in channels_last, and the stride-2 average pools were 7 to
-16 times faster in channels_last (``tools/benchmark.py backbone --ablation``).
+PyTorch's CPU pooling kernels are much faster in channels_last than in NCHW, so the
+stem's max-pool and the stride-2 average pools run in channels_last even in a model
+kept in NCHW (timed in docs/deploy.md, The PyTorch fast path, with
+``tools/benchmark.py backbone --ablation``).
 """
 import torch
 from torch import Tensor, nn
