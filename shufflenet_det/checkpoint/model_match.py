@@ -7,7 +7,7 @@ parameters) or, worse, trains on from a half-loaded model.
 :func:`check_checkpoint_fits_model` makes the same comparison as strict loading,
 on names and shapes only, so that it can run before the Runner loads anything.
 """
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Optional
 
 from torch import nn
@@ -15,32 +15,34 @@ from torch import nn
 from ..errors import CheckpointMismatchError
 from .formats import strip_module
 
-_SHOWN = 4
+def listing(problems: Sequence[tuple[str, list[str]]], shown: int = 4) -> list[str]:
+    """``'N missing keys: a, b ... (+M more)'`` per non-empty ``(kind, items)``."""
+    return [f'{len(items)} {what}: ' + ', '.join(items[:shown])
+            + (f' ... (+{len(items) - shown} more)' if len(items) > shown else '')
+            for what, items in problems if items]
 
 
-def _listing(items: list[str]) -> str:
-    more = f' ... (+{len(items) - _SHOWN} more)' if len(items) > _SHOWN else ''
-    return ', '.join(items[:_SHOWN]) + more
-
-
-def state_shapes(state: Mapping) -> dict[str, tuple[int, ...]]:
+def state_shapes(state: Mapping, strip: bool = True) -> dict[str, tuple[int, ...]]:
     """``{name: shape}`` of a state dict, without DataParallel's ``module.`` prefix
-    (MMEngine's loader drops it too)."""
-    return {strip_module(k): tuple(v.shape) for k, v in state.items()}
+    (MMEngine's loader drops it too) unless ``strip`` is False."""
+    return {strip_module(k) if strip else k: tuple(v.shape) for k, v in state.items()}
+
+
+def key_mismatches(own: Mapping[str, tuple], given: Mapping[str, tuple], prefix: str = ''):
+    """``(shape mismatches, missing keys, unexpected keys)`` of ``given`` against ``own``."""
+    mismatched = [f'{prefix}{k}: checkpoint {given[k]} vs model {own[k]}'
+                  for k in sorted(own.keys() & given.keys()) if own[k] != given[k]]
+    return (mismatched, [prefix + k for k in sorted(own.keys() - given.keys())],
+            [prefix + k for k in sorted(given.keys() - own.keys())])
 
 
 def checkpoint_mismatches(model: nn.Module, shapes: Mapping[str, tuple]) -> list[str]:
     """What keeps ``shapes`` (from :func:`state_shapes`) from loading strictly into ``model``:
     one ``'N shape mismatches: ...'``, ``'N missing keys: ...'`` or ``'N unexpected keys:
     ...'`` entry per kind, empty if it fits."""
-    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    mismatched = [f'{k}: checkpoint {shapes[k]} vs model {own[k]}'
-                  for k in sorted(own.keys() & shapes.keys()) if own[k] != shapes[k]]
-    missing = sorted(own.keys() - shapes.keys())
-    unexpected = sorted(shapes.keys() - own.keys())
-    return [f'{len(items)} {what}: {_listing(items)}'
-            for what, items in (('shape mismatches', mismatched), ('missing keys', missing),
-                                ('unexpected keys', unexpected)) if items]
+    wrong, missing, extra = key_mismatches(state_shapes(model.state_dict(), False), shapes)
+    return listing((('shape mismatches', wrong), ('missing keys', missing),
+                    ('unexpected keys', extra)))
 
 
 def check_checkpoint_fits_model(model: nn.Module, shapes: Mapping[str, tuple], source: str,

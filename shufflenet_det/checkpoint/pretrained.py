@@ -24,6 +24,7 @@ from ..models.backbones import ShuffleNetV1
 from ..models.roi_heads import ShuffleNetV1SharedHead
 from .files import checkpoint_exists, read_checkpoint
 from .formats import strip_module
+from .model_match import key_mismatches, listing, state_shapes
 from .pretrained_files import raise_unless_missing_ok
 
 _SHOWN_KEYS = 8
@@ -47,11 +48,6 @@ def select_prefix(state: Mapping[str, torch.Tensor], prefix: Optional[str],
     return sub
 
 
-def _listing(keys: list[str]) -> str:
-    more = f' ... (+{len(keys) - _SHOWN_KEYS} more)' if len(keys) > _SHOWN_KEYS else ''
-    return ', '.join(keys[:_SHOWN_KEYS]) + more
-
-
 def _route(parts: Mapping[str, nn.Module], state: Mapping[str, torch.Tensor]):
     """Each key to the part with the longest matching prefix; returns (routed, problems)."""
     prefixes = sorted(parts, key=len, reverse=True)
@@ -65,15 +61,11 @@ def _route(parts: Mapping[str, nn.Module], state: Mapping[str, torch.Tensor]):
             routed[prefix][key[len(prefix):]] = value
     missing, mismatched = [], []
     for prefix, module in parts.items():
-        own, given = module.state_dict(), routed[prefix]
-        missing += [prefix + k for k in sorted(set(own) - set(given))]
-        unused += [prefix + k for k in sorted(set(given) - set(own))]
-        mismatched += [f'{prefix}{k}: checkpoint {tuple(given[k].shape)} vs model '
-                       f'{tuple(own[k].shape)}' for k in sorted(set(own) & set(given))
-                       if own[k].shape != given[k].shape]
-    problems = [f'{len(keys)} {what}: {_listing(keys)}'
-                for what, keys in (('missing keys', missing), ('unexpected keys', sorted(unused)),
-                                   ('shape mismatches', mismatched)) if keys]
+        wrong, absent, extra = key_mismatches(state_shapes(module.state_dict(), False),
+                                              state_shapes(routed[prefix], False), prefix)
+        mismatched, missing, unused = mismatched + wrong, missing + absent, unused + extra
+    problems = listing((('missing keys', missing), ('unexpected keys', sorted(unused)),
+                        ('shape mismatches', mismatched)), _SHOWN_KEYS)
     return routed, problems
 
 
