@@ -10,14 +10,11 @@ The output is written atomically, and only once every check has passed.
 from collections.abc import Callable
 from typing import Optional
 
-from .formats import (MEGVII_FORMAT, cast_to_float32, check_requested_architecture,
-                      describe_architecture, detect_format, read_source, validate_requested,
-                      write_converted)
+from .formats import (FORMAT_NAMES, MEGVII_FORMAT, cast_to_float32,
+                      check_requested_architecture, describe_architecture, detect_format,
+                      read_source, validate_requested, write_converted)
 from .megvii import convert_megvii, prepare_megvii
 from .openmmlab import check_openmmlab, prepare_openmmlab
-
-_FORMAT_TITLES = {MEGVII_FORMAT: 'official Megvii checkpoint',
-                  'openmmlab': 'OpenMMLab classifier checkpoint'}
 
 
 def convert_file(src: str, dst: str, progress: Callable[[str], None] = print,
@@ -52,7 +49,7 @@ def convert_file(src: str, dst: str, progress: Callable[[str], None] = print,
     fmt = detect_format(state, src)
     state = cast_to_float32(state, src, progress)
     state, arch = prepare_megvii(state, src) if fmt == MEGVII_FORMAT else prepare_openmmlab(state)
-    progress(f'{_FORMAT_TITLES[fmt]}: ShuffleNetV1 '
+    progress(f'{FORMAT_NAMES[fmt][1]}: ShuffleNetV1 '
              f'{describe_architecture(arch["groups"], arch["widen_factor"])} '
              f'(channels {arch["channels"]})')
     check_requested_architecture(arch, groups, widen_factor, src)

@@ -32,9 +32,11 @@ REQUIRED_KEYS = {
     OPENMMLAB_FORMAT: ('backbone.conv1.conv.weight',
                        'backbone.layers.0.0.g_conv_1x1_compress.conv.weight', 'head.fc.weight'),
 }
-_FORMAT_NAMES = {
-    MEGVII_FORMAT: 'an official Megvii ShuffleNetV1 checkpoint',
-    OPENMMLAB_FORMAT: 'an OpenMMLab ShuffleNetV1 classifier checkpoint',
+# Each format as messages name it, and as the converter's progress titles it.
+FORMAT_NAMES = {
+    MEGVII_FORMAT: ('an official Megvii ShuffleNetV1 checkpoint', 'official Megvii checkpoint'),
+    OPENMMLAB_FORMAT: ('an OpenMMLab ShuffleNetV1 classifier checkpoint',
+                       'OpenMMLab classifier checkpoint'),
 }
 ACCEPTED_FORMATS = ('official Megvii ShuffleNetV1 checkpoints (keys module.first_conv.*, '
                     'module.features.N.branch_main_*, module.classifier.0.*) and OpenMMLab '
@@ -50,6 +52,12 @@ class ConversionError(InputError, ValueError):
 def strip_module(key: str) -> str:
     """``key`` without a leading ``module.`` (the prefix DataParallel adds)."""
     return key[len('module.'):] if key.startswith('module.') else key
+
+
+def missing_required(state: Mapping, fmt: str) -> list[str]:
+    """The :data:`REQUIRED_KEYS` of ``fmt`` that ``state`` lacks (Megvii's ``module.`` optional)."""
+    keys = {strip_module(str(k)) if fmt == MEGVII_FORMAT else str(k) for k in state}
+    return [k for k in REQUIRED_KEYS[fmt] if strip_module(k) not in keys]
 
 
 def unwrap_state(ckpt, source: str = 'checkpoint') -> dict[str, Tensor]:
@@ -80,16 +88,15 @@ def detect_format(state: Mapping[str, Tensor], source: str = 'checkpoint') -> st
                   if any(k.startswith(prefixes) for k in keys[fmt])]
     if len(looks_like) == 1:
         fmt = looks_like[0]
-        absent = [k for k in REQUIRED_KEYS[fmt]
-                  if (strip_module(k) if fmt == MEGVII_FORMAT else k) not in keys[fmt]]
+        absent = missing_required(state, fmt)
         if not absent:
             return fmt
-        problem = f'is not {_FORMAT_NAMES[fmt]}: it lacks {", ".join(absent)}'
+        problem = f'is not {FORMAT_NAMES[fmt][0]}: it lacks {", ".join(absent)}'
     elif looks_like:
         problem = 'mixes keys of both accepted formats'
     else:
-        problem = (f'is neither {_FORMAT_NAMES[MEGVII_FORMAT]} nor '
-                   f'{_FORMAT_NAMES[OPENMMLAB_FORMAT]}')
+        problem = (f'is neither {FORMAT_NAMES[MEGVII_FORMAT][0]} nor '
+                   f'{FORMAT_NAMES[OPENMMLAB_FORMAT][0]}')
     shown = ', '.join(sorted(str(k) for k in state)[:5]) or 'none'
     raise ConversionError(f'{source} {problem} (its first keys are: {shown}); the converter '
                           f'accepts {ACCEPTED_FORMATS}')

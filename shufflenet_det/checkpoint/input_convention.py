@@ -25,7 +25,7 @@ from mmengine.logging import print_log
 from torch import nn
 
 from ..errors import ConfigError
-from .formats import OPENMMLAB_FORMAT, REQUIRED_KEYS
+from .formats import OPENMMLAB_FORMAT, missing_required
 from .megvii import MEGVII_INPUT_CONVENTION
 from .openmmlab import OPENMMLAB_INPUT_CONVENTION
 
@@ -62,7 +62,7 @@ def parse_input_convention(value: Union[None, str, Mapping]) -> Optional[dict]:
 
 def is_openmmlab_classifier(state: Mapping) -> bool:
     """Whether ``state`` (with its ``backbone.`` prefix) has OpenMMLab's classifier layout."""
-    return all(key in state for key in REQUIRED_KEYS[OPENMMLAB_FORMAT])
+    return not missing_required(state, OPENMMLAB_FORMAT)
 
 
 def resolve_input_convention(meta: Mapping, state: Mapping, stated: Optional[dict],

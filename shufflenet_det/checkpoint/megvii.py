@@ -28,8 +28,8 @@ from torch import Tensor
 
 from ..models.backbones import OFFICIAL_CHANNELS, STAGE_UNITS, ShuffleNetV1
 from ..models.layers import channel_shuffle_indices, inverse_channel_shuffle_indices
-from .formats import (MEGVII_FORMAT, REQUIRED_KEYS, ConversionError, arch_meta, check_tensors,
-                      describe_architecture, strip_module)
+from .formats import (FORMAT_NAMES, MEGVII_FORMAT, ConversionError, arch_meta, check_tensors,
+                      describe_architecture, missing_required, strip_module)
 from .megvii_reference import STAGE_STARTS, megvii_forward
 from .pretrained import load_strict
 
@@ -52,9 +52,9 @@ _UNIT_LAYERS = {
 def strip_megvii_state(state: Mapping[str, Tensor], source: str = 'checkpoint') -> dict:
     """The bare state dict of an official checkpoint (``module.`` prefix removed)."""
     state = {strip_module(k): v for k, v in state.items()}
-    absent = [k for k in REQUIRED_KEYS[MEGVII_FORMAT] if strip_module(k) not in state]
+    absent = missing_required(state, MEGVII_FORMAT)
     if absent:
-        raise ConversionError(f'{source} is not an official Megvii ShuffleNetV1 checkpoint: it '
+        raise ConversionError(f'{source} is not {FORMAT_NAMES[MEGVII_FORMAT][0]}: it '
                               f'lacks {", ".join(absent)} (its first keys are: '
                               f'{", ".join(sorted(state)[:5])})')
     return state
