@@ -203,26 +203,29 @@ def _suggest(name: str, keys: set[str], cfg: Config, prefix: str = '') -> str:
     near = [f'{prefix}.{k}' if prefix else k for k in close
             if prefix or k not in cfg or not _copies_of(cfg, k)]
     if not near:
-        scored = sorted((-difflib.SequenceMatcher(None, name, path[-1]).ratio(), '.'.join(path))
-                        for path, _ in _walk(cfg.to_dict()) if len(path) > 1)
+        scored = sorted((-difflib.SequenceMatcher(None, name, str(path[-1])).ratio(),
+                         '.'.join(map(str, path)))
+                        for path, _ in walk(cfg.to_dict()) if len(path) > 1)
         near = [path for ratio, path in scored if ratio <= -0.8]
     return f'; did you mean {" or ".join(near[:3])}?' if near else ''
 
 
-def _walk(node, path: tuple = ()):
-    """(path, value) of every key and item below ``node``, depth first."""
+def walk(node, path: tuple = (), skip: tuple = ()):
+    """(path, value) of every key and item below ``node``, depth first (a path holds
+    keys and list indices); the values of the keys in ``skip`` are not entered."""
     items = node.items() if isinstance(node, dict) else (
         enumerate(node) if isinstance(node, (list, tuple)) else ())
     for k, v in items:
-        yield (*path, str(k)), v
-        yield from _walk(v, (*path, str(k)))
+        yield (*path, k), v
+        if k not in skip:
+            yield from walk(v, (*path, k), skip)
 
 
 def _copies_of(cfg: Config, name: str) -> list[str]:
     """Settings below the top level named ``name`` that hold the top-level ``name``'s
     value: the top-level one is a variable the file already used."""
     value = cfg[name]
-    return ['.'.join(path) for path, v in _walk(cfg.to_dict())
+    return ['.'.join(map(str, path)) for path, v in walk(cfg.to_dict())
             if len(path) > 1 and path[-1] == name and v == value]
 
 

@@ -16,6 +16,7 @@ from typing import Optional
 
 from mmengine.logging import print_log
 
+from ..config import walk
 from ..errors import ConfigError, InputFileNotFoundError
 from .files import checkpoint_exists
 
@@ -36,22 +37,26 @@ def how_to_get(path: str) -> str:
             f'ShuffleNetV1/) and run: python tools/convert_checkpoint.py {source} {path}')
 
 
+def _nodes(model_cfg, where: str = 'model'):
+    """``(config path, mapping)`` of ``model_cfg`` and each mapping below it, ``init_cfg``
+    values not entered."""
+    for path, node in [((), model_cfg), *walk(model_cfg, skip=('init_cfg',))]:
+        if isinstance(node, MutableMapping):
+            yield where + ''.join(f'[{k}]' if isinstance(k, int) else f'.{k}' for k in path), node
+
+
+def _file_inits(node: MutableMapping) -> list[MutableMapping]:
+    """The items of ``node``'s ``init_cfg`` that read a checkpoint file."""
+    init = node.get('init_cfg')
+    return [item for item in (init if isinstance(init, (list, tuple)) else [init])
+            if isinstance(item, MutableMapping) and item.get('type') in PRETRAINED_INITIALISERS
+            and item.get('checkpoint')]
+
+
 def pretrained_init_cfgs(model_cfg, where: str = 'model') -> list[tuple[str, MutableMapping]]:
     """``(config path, init_cfg)`` of every ``init_cfg`` in ``model_cfg`` that reads a file."""
-    found = []
-    if isinstance(model_cfg, MutableMapping):
-        init = model_cfg.get('init_cfg')
-        for item in init if isinstance(init, (list, tuple)) else [init]:
-            if isinstance(item, MutableMapping) and item.get('type') in PRETRAINED_INITIALISERS \
-                    and item.get('checkpoint'):
-                found.append((f'{where}.init_cfg', item))
-        for key, value in model_cfg.items():
-            if key != 'init_cfg':
-                found += pretrained_init_cfgs(value, f'{where}.{key}')
-    elif isinstance(model_cfg, (list, tuple)):
-        for i, value in enumerate(model_cfg):
-            found += pretrained_init_cfgs(value, f'{where}[{i}]')
-    return found
+    return [(f'{path}.init_cfg', item) for path, node in _nodes(model_cfg, where)
+            for item in _file_inits(node)]
 
 
 def missing_checkpoint_error(path: str, where: str) -> InputFileNotFoundError:
@@ -77,20 +82,13 @@ def check_pretrained_files(model_cfg) -> None:
             raise missing_checkpoint_error(init['checkpoint'], where)
 
 
-def _fixed_parts(model_cfg, where: str = 'model'):
+def _fixed_parts(model_cfg):
     """``(config path, module config)`` of each module config with BN or stage settings."""
-    if isinstance(model_cfg, MutableMapping):
-        kind = model_cfg.get('type')
+    for where, node in _nodes(model_cfg):
+        kind = node.get('type')
         kind = getattr(kind, '__name__', kind)
-        if kind in _SHUFFLENET_MODULES or 'norm_eval' in model_cfg or \
-                'frozen_stages' in model_cfg:
-            yield where, kind, model_cfg
-        for key, value in model_cfg.items():
-            if key != 'init_cfg':
-                yield from _fixed_parts(value, f'{where}.{key}')
-    elif isinstance(model_cfg, (list, tuple)):
-        for i, value in enumerate(model_cfg):
-            yield from _fixed_parts(value, f'{where}[{i}]')
+        if kind in _SHUFFLENET_MODULES or 'norm_eval' in node or 'frozen_stages' in node:
+            yield where, kind, node
 
 
 def configure_training_from_scratch(model_cfg) -> list[str]:
@@ -118,20 +116,12 @@ def configure_training_from_scratch(model_cfg) -> list[str]:
 
 
 def _remove_pretrained(model_cfg) -> None:
-    if isinstance(model_cfg, MutableMapping):
-        init = model_cfg.get('init_cfg')
-        reads = [item for item in (init if isinstance(init, (list, tuple)) else [init])
-                 if isinstance(item, MutableMapping)
-                 and item.get('type') in PRETRAINED_INITIALISERS and item.get('checkpoint')]
+    for _, node in list(_nodes(model_cfg)):
+        reads = _file_inits(node)
         if reads:
+            init = node['init_cfg']
             kept = [i for i in init if i not in reads] if isinstance(init, (list, tuple)) else []
-            model_cfg['init_cfg'] = kept or None
-        for key, value in model_cfg.items():
-            if key != 'init_cfg':
-                _remove_pretrained(value)
-    elif isinstance(model_cfg, (list, tuple)):
-        for value in model_cfg:
-            _remove_pretrained(value)
+            node['init_cfg'] = kept or None
 
 
 def _fixed_settings(module) -> list[str]:
