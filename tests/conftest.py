@@ -1,5 +1,4 @@
 import logging
-import sys
 
 import pytest
 import torch
@@ -10,7 +9,7 @@ import shufflenet_det  # noqa: F401  (registers the models)
 from shufflenet_det.datasets.synthetic_shapes import generate_shapes_dataset
 
 from .helpers import (DEMO_CONFIG, LOADERS, ExportedDetector, TestedDetector,
-                      TrainedDetector, run, train_shapes_detector)
+                      TrainedDetector, mmengine_console_to_stdout, run, train_shapes_detector)
 
 
 # What `make test-classic` runs on the classic stack (torch 2.1.2, NumPy 1.26.4): import and
@@ -73,17 +72,9 @@ def _torch_threads():
 
 @pytest.fixture(autouse=True)
 def _mmengine_console_to_this_test():
-    """Point MMEngine's console handlers whose stream is closed at this test's stdout.
-
-    An MMLogger binds ``sys.stdout`` when it is created: under pytest, the capture of the
-    test that created it, closed once that test ended. A later ``print_log`` would then
-    print ``--- Logging error ---`` and a traceback into the captured stderr.
-    """
-    for logger in list(MMLogger._instance_dict.values()):
-        for handler in logger.handlers:
-            if type(handler) is logging.StreamHandler and getattr(handler.stream, 'closed',
-                                                                  False):
-                handler.stream = sys.stdout  # not setStream(), which flushes the closed one
+    """Point MMEngine's console handlers whose stream is closed at this test's stdout: a
+    later ``print_log`` would print ``--- Logging error ---`` into the captured stderr."""
+    mmengine_console_to_stdout(only_closed=True)
 
 
 class _Records(logging.Handler):

@@ -11,6 +11,21 @@ from typing import Optional
 REPO = Path(__file__).resolve().parents[1]
 
 
+def mmengine_console_to_stdout(only_closed: bool = False) -> None:
+    """Point MMEngine's console handlers at the current ``sys.stdout`` (all of them, or
+    those whose stream is closed). An MMLogger outlives a test and keeps the stdout of
+    when it was made: under pytest, an earlier test's capture, closed once it ended. Not
+    with ``setStream()``, which flushes the closed stream first."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    for logger in list(MMLogger._instance_dict.values()):
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler and (
+                    not only_closed or getattr(handler.stream, 'closed', False)):
+                handler.stream = sys.stdout
+
+
 def load_tool(name: str) -> ModuleType:
     """Import ``tools/NAME.py`` under the name ``shufflenet_det_tools.NAME``.
 

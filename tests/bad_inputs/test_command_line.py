@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from ..helpers import REPO, load_tool, save_random_demo_detector
+from ..helpers import REPO, load_tool, mmengine_console_to_stdout, save_random_demo_detector
 
 DEMO = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
 CLASSIFIER = str(REPO / 'configs/pretrain/shufflenet0.5x_g3_imagenet.py')
@@ -313,18 +313,7 @@ def _skip_unless_possible(case: Case, paths: dict) -> None:
 
 def _run(tool: str, args: list, capsys) -> tuple[int, str, str]:
     """Exit status, stdout and stderr of ``tools/TOOL.py ARGS``."""
-    import logging
-    import sys
-
-    from mmengine.logging import MMLogger
-
-    # MMEngine's loggers outlive a test, their stream handlers on the stdout an earlier
-    # test captured (closed by now): point them at this one's (not with setStream(),
-    # which flushes the closed stream first).
-    for logger in MMLogger._instance_dict.values():
-        for handler in logger.handlers:
-            if type(handler) is logging.StreamHandler:
-                handler.stream = sys.stdout
+    mmengine_console_to_stdout()
     # Forget an earlier row's visualizer: mmdet's runtime names it 'visualizer', and MMEngine
     # would hand that instance, with its deleted work dir, to this row's Runner.
     from mmdet.visualization import DetLocalVisualizer

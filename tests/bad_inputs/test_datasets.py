@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ..helpers import REPO, load_tool, save_random_demo_detector
+from ..helpers import REPO, load_tool, mmengine_console_to_stdout, save_random_demo_detector
 
 DEMO = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
 EXIT2, WARNS, OK = 'exit 2', 'warns', 'ok'
@@ -187,17 +187,7 @@ def random_checkpoint(tmp_path_factory) -> str:
 
 def _run(tool: str, args: list, capsys) -> tuple[int, str, str]:
     """Exit status, stdout and stderr of ``tools/TOOL.py ARGS``."""
-    import logging
-    import sys
-
-    from mmengine.logging import MMLogger
-
-    # MMEngine's loggers outlive a test, their stream handlers on a stdout that an earlier
-    # test captured (closed by now): point them at this one's.
-    for logger in MMLogger._instance_dict.values():
-        for handler in logger.handlers:
-            if type(handler) is logging.StreamHandler:
-                handler.stream = sys.stdout
+    mmengine_console_to_stdout()
     status = load_tool(tool).main(args)
     captured = capsys.readouterr()
     return status, captured.out, captured.err
