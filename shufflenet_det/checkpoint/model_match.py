@@ -15,6 +15,7 @@ from torch import nn
 from ..errors import CheckpointMismatchError
 from .formats import strip_module
 
+
 def listing(problems: Sequence[tuple[str, list[str]]], shown: int = 4) -> list[str]:
     """``'N missing keys: a, b ... (+M more)'`` per non-empty ``(kind, items)``."""
     return [f'{len(items)} {what}: ' + ', '.join(items[:shown])
