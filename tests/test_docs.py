@@ -156,3 +156,68 @@ def test_benchmark_tables_start_with_their_provenance(table):
     assert record['rows'], f'{rel(table)}: no rows'
     header = next(line for line in lines if line.startswith('| '))
     assert '| % of matmul |' not in header, 'the matmul column compares PyTorch rows only'
+
+
+FIGURE = re.compile(r'(?<![\w.-])\d+(?:\.\d+)?(?![\w.])')
+
+
+def table_rows(text: str, heading: str) -> list[list[str]]:
+    """The body rows of the first table under ``heading``, as lists of cells."""
+    section = text.split(f'\n{heading}\n', 1)[1]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith('|'):
+            if not re.match(r'^\|[-| ]+\|$', line):
+                rows.append([cell.strip() for cell in line.strip('|').split('|')])
+        elif rows or line.startswith('#'):
+            break
+    return rows[1:]
+
+
+def figures_missing_from(cell: str, sources: list[str]) -> list[str]:
+    """The figures of ``cell`` that no figure of ``sources`` rounds to (at the cell's own
+    number of decimals)."""
+    found = {token for text in sources for token in FIGURE.findall(text)}
+    missing = []
+    for figure in FIGURE.findall(cell):
+        decimals = len(figure.partition('.')[2])
+        if not any(f'{float(token):.{decimals}f}' == figure for token in found):
+            missing.append(figure)
+    return missing
+
+
+def linked_sources(row: list[str], page: Path) -> list[str]:
+    """The text of the pages the row links to, and of the tables under docs/benchmarks/
+    that those pages link to."""
+    texts = []
+    for target in LINK.findall(' '.join(row)):
+        linked = (page.parent / target.partition('#')[0]).resolve()
+        text = linked.read_text(encoding='utf-8')
+        texts.append(text)
+        for inner in LINK.findall(text):
+            table = (linked.parent / inner.partition('#')[0]).resolve()
+            if table.parent == REPO / 'docs' / 'benchmarks' and table.suffix == '.md':
+                texts.append(table.read_text(encoding='utf-8'))
+    return texts
+
+
+def test_each_readme_result_is_in_the_table_it_links_to():
+    """Every figure in the README's "measured" column is quoted (or rounded) from the page
+    its row links to, or from a table under docs/benchmarks/ that page links to."""
+    readme = REPO / 'README.md'
+    rows = table_rows(readme.read_text(encoding='utf-8'), '## Results')
+    assert rows, 'README.md has no results table under "## Results"'
+    unsourced = []
+    for row in rows:
+        sources = linked_sources(row, readme)
+        if not sources:
+            unsourced.append(f'{row[0]}: links to no page')
+        elif missing := figures_missing_from(row[1], sources):
+            unsourced.append(f'{row[0]}: {missing} not found in the linked pages')
+    assert not unsourced, '\n'.join(unsourced)
+
+
+def test_the_figure_check_finds_a_figure_without_a_source():
+    assert figures_missing_from('87 ms, MobileNetV3-320-FPN: 110 / 90 ms, fp32',
+                                ['| 86.8 | 109.5 | 90.1 |']) == []
+    assert figures_missing_from('87 ms and 0.391', ['| 86.8 | 0.390 |']) == ['0.391']
