@@ -1,18 +1,11 @@
-"""Output files that appear complete or not at all.
+"""Output files that appear complete or not at all, and destinations checked up front.
 
-Everything this project writes (checkpoints, metrics, predictions, drawings,
-ONNX models, generated annotations) goes through :func:`atomic_path`: the data
-is written under a hidden temporary name in the destination's folder and
-renamed onto the destination only when complete. A crash or a kill leaves the
-previous file, never a truncated one; an exception also removes the temporary
-file.
-
-Tools check their destinations with :func:`check_writable` before the work starts,
-so that a read-only folder or a folder given as a file fails in the first second,
-not after an hour of training or benchmarking.
+Everything the project writes goes through :func:`atomic_path`: written under a hidden
+temporary name beside the destination, renamed onto it when complete. A crash leaves
+the previous file, never a truncated one.
 """
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,46 +16,20 @@ from .errors import ConfigError
 PARTIAL_SUFFIX = '.partial'
 
 
-def current_umask() -> int:
-    """The process's umask, read when a file is written; never changed for good.
-
-    Linux reports it in ``/proc/self/status`` (``Umask:``, since Linux 4.7). Elsewhere
-    it can only be read by setting it, so it is set to ``0o077`` and put back at once:
-    a file another thread creates meanwhile is private to its owner, not open to
-    everyone as under a mask of 0.
-    """
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('Umask:'):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o077)
-    os.umask(mask)
-    return mask
-
-
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block ends.
-
-    The temporary name keeps ``path``'s extension (``.name.XXXX.partial.png``), for
-    writers that choose a format by extension.
-    """
+    """Yield a temporary path beside ``path`` (keeping its extension, for writers that choose
+    a format by it); rename it onto ``path`` when the block ends, remove it on an error."""
     path = Path(path).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.stem}.',
-                               suffix=f'{PARTIAL_SUFFIX}{path.suffix}', dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f'.{path.stem}.{secrets.token_hex(8)}{PARTIAL_SUFFIX}{path.suffix}')
+    # Mode 0o666 under the umask of the moment, as open() gives (mkstemp would give 0o600).
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        yield tmp
-        # mkstemp makes the file private (0600); give it the mode open() would have.
-        os.chmod(tmp, 0o666 & ~current_umask())
+        yield str(tmp)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        tmp.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -78,20 +45,10 @@ class OutputPathError(ConfigError):
     """An output file or folder that cannot be written where the user asked."""
 
 
-def _nearest_existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def check_writable(path: Optional[str | os.PathLike], option: str = 'output',
                    directory: bool = False) -> None:
-    """Raise unless ``path`` can be written: a file (through :func:`atomic_path`), or a
-    folder to write into with ``directory=True``. ``None`` and URLs (``s3://...``) pass.
-
-    Missing parent folders are fine when they can be created, as :func:`atomic_path`
-    creates them. The check is :func:`os.access`, which allows everything to root
-    except on a read-only file system.
+    """Raise unless ``path`` can be written: a file, or with ``directory=True`` a folder to
+    write into; missing parents must be creatable. ``None`` and URLs pass.
 
     Args:
         path (str | PathLike, optional): The destination.
@@ -99,9 +56,7 @@ def check_writable(path: Optional[str | os.PathLike], option: str = 'output',
         directory (bool): ``path`` is a folder the tool writes files into.
 
     Raises:
-        OutputPathError: one line naming the option, the path and why: it exists as a
-            folder (a file was expected) or as a file (a folder was expected), a parent
-            is a file, or the folder it would be written in is not writable.
+        OutputPathError: one line naming the option, the path and why.
     """
     if path is None or '://' in str(path):
         return
@@ -112,7 +67,9 @@ def check_writable(path: Optional[str | os.PathLike], option: str = 'output',
         raise OutputPathError(f'{option} {path}: is a file; expected a folder')
     if target.exists() and not os.access(target, os.W_OK):
         raise OutputPathError(f'{option} {path}: is not writable')
-    existing = _nearest_existing(target if directory else target.parent)
+    existing = target if directory else target.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     if not existing.is_dir():
         raise OutputPathError(f'{option} {path}: cannot create it, {existing} is a file, '
                               'not a folder')

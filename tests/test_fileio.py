@@ -1,6 +1,6 @@
 import pytest
 
-from shufflenet_det.fileio import atomic_open, atomic_path, current_umask
+from shufflenet_det.fileio import atomic_open, atomic_path
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
@@ -34,40 +34,11 @@ def test_outputs_get_the_mode_open_would_give_under_the_umask_at_write_time(tmp_
             f.write('x')
         with atomic_open(tmp_path / 'out.txt') as f:
             f.write('x')
-        assert current_umask() == umask  # read without setting it
+        assert os.umask(umask) == umask  # left as it was
     finally:
         os.umask(before)
     mode = (tmp_path / 'out.txt').stat().st_mode & 0o777
     assert mode == (tmp_path / 'plain.txt').stat().st_mode & 0o777 == 0o666 & ~umask
-
-
-def test_the_umask_is_read_from_proc_without_setting_it(monkeypatch):
-    import os
-    if not os.path.isfile('/proc/self/status'):
-        pytest.skip('no /proc/self/status (not Linux)')
-    mask = os.umask(0o022)
-    os.umask(mask)
-
-    def no_umask(_):
-        raise AssertionError('os.umask called')
-    monkeypatch.setattr(os, 'umask', no_umask)
-    assert current_umask() == mask
-
-
-def test_without_proc_the_umask_is_read_by_setting_it_back_at_once(monkeypatch):
-    import os
-
-    from shufflenet_det import fileio
-
-    def no_proc(*args, **kwargs):
-        raise FileNotFoundError('/proc/self/status')
-    monkeypatch.setattr(fileio, 'open', no_proc, raising=False)
-    before = os.umask(0o027)
-    try:
-        assert current_umask() == 0o027
-        assert os.umask(0o027) == 0o027  # as it was
-    finally:
-        os.umask(before)
 
 
 @pytest.mark.parametrize('name, directory, message', [

@@ -1,6 +1,5 @@
 from ..images import ImageDecodeError, ImageFileError, ImageNotFoundError, read_image
-from .coco import ValidatedCOCO, ValidatedCocoDataset
-from .coco_schema import AnnotationError
+from .coco import AnnotationError, ValidatedCOCO, ValidatedCocoDataset
 from .image_loading import StrictLoadImageFromFile
 from .imagenet import ImageNetFolder, build_transforms
 from .layout import DatasetLayoutError, check_dataset_paths, set_data_root

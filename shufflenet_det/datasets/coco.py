@@ -1,15 +1,8 @@
-"""COCO loading that fails loudly on broken data instead of training or evaluating on it.
-
-* :class:`ValidatedCOCO`: the COCO API, checking the annotation file in one O(n) pass
-  while building the index (the JSON is parsed once; the checks are in
-  :mod:`.coco_schema`), and looking categories up by name;
-* :class:`ValidatedCocoDataset`: ``CocoDataset`` built on it (``type='ValidatedCocoDataset'``
-  in a config), loading its images through
-  :class:`~shufflenet_det.datasets.image_loading.StrictLoadImageFromFile`.
-"""
+"""COCO loading that fails naming the file on broken data, and maps labels by class name."""
+import json
 import logging
+import math
 import os
-from collections.abc import Sequence
 from typing import Optional
 
 from mmdet.datasets import CocoDataset
@@ -17,111 +10,136 @@ from mmdet.datasets.api_wrappers import COCO
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
-from .coco_schema import (NUM_IDS_SHOWN, AnnotationError, category_ids_by_name, load_coco_json,
-                          validate_coco_dict)
+from ..errors import InputError
 from .image_loading import check_resize_keeps_pixels, keep_ratio_scales, strict_image_loading
+
+COCO_LAYOUT = ('a COCO detection file is a JSON object {"images": [{"id", "file_name", '
+               '"width", "height"}, ...], "annotations": [{"id", "image_id", "category_id", '
+               '"bbox": [x, y, w, h], "area"}, ...], "categories": [{"id", "name"}, ...]}')
+
+
+class AnnotationError(InputError, ValueError):
+    """An annotation file that cannot be used: the message names the file and the problem."""
+
+
+def _quoted(values: list, limit: int = 5) -> str:
+    return ', '.join(map(repr, values[:limit])) + (', ...' if len(values) > limit else '')
+
+
+def _is_box(bbox) -> bool:
+    # type(), not isinstance(): JSON's true is a bool, which isinstance counts as an int.
+    return type(bbox) is list and len(bbox) == 4 and all(
+        type(v) in (int, float) and math.isfinite(v) for v in bbox)
+
+
+def load_coco_json(path: str) -> dict:
+    """Parse and check a COCO detection file.
+
+    Raises:
+        AnnotationError: not UTF-8 JSON, not an object, without ``images``/``annotations``/
+            ``categories``, or an annotation with a duplicated id, no 4-number bbox, or an
+            unknown ``image_id``/``category_id``.
+    """
+    with open(path, 'rb') as f:
+        raw = f.read()
+    try:
+        dataset = json.loads(raw)  # bytes: json detects UTF-8/16/32 as the standard allows
+    except json.JSONDecodeError as e:
+        raise AnnotationError(f'{path} is not valid JSON: {e.msg} at line {e.lineno} column '
+                              f'{e.colno} (char {e.pos})') from e
+    except UnicodeDecodeError as e:
+        raise AnnotationError(f'{path} is not valid JSON: not UTF-8 text ({e})') from e
+    if not isinstance(dataset, dict):
+        raise AnnotationError(f'{path}: the top level is a JSON {type(dataset).__name__}, not '
+                              f'an object; expected {COCO_LAYOUT}')
+    for key in ('images', 'annotations', 'categories'):
+        if key not in dataset:
+            raise AnnotationError(f'{path} has no {key!r} key (it has {sorted(dataset)}); '
+                                  f'expected {COCO_LAYOUT}')
+    image_ids = {image['id'] for image in dataset['images']}
+    category_ids = {category['id'] for category in dataset['categories']}
+    ann_ids = set()
+    for ann in dataset['annotations']:
+        ann_id = ann.get('id')
+        if ann_id in ann_ids:
+            problem = 'appears more than once'
+        elif not _is_box(ann.get('bbox')):
+            problem = f'has bbox {ann.get("bbox")!r}; expected 4 finite numbers [x, y, w, h]'
+        elif ann.get('image_id') not in image_ids:
+            problem = (f'has image_id {ann.get("image_id")!r}, which is not among the '
+                       f'{len(image_ids)} ids in "images"')
+        elif ann.get('category_id') not in category_ids:
+            problem = (f'has category_id {ann.get("category_id")!r}, which is not among the '
+                       f'category ids {sorted(category_ids, key=str)}')
+        else:
+            ann_ids.add(ann_id)
+            continue
+        raise AnnotationError(f'{path}: annotation id {ann_id!r} {problem}')
+    return dataset
 
 
 class ValidatedCOCO(COCO):
-    """The COCO API, checking the annotation file while it builds the index.
+    """The COCO API on a file checked by :func:`load_coco_json`, looking categories up by name.
 
-    Errors (:class:`~.coco_schema.AnnotationError`, a ``ValueError``) name the file and,
-    for an annotation, its id: a file that is not JSON (with line and column), a top
-    level that is not an object, missing or non-list ``images``/``annotations``/``categories``,
-    an annotation without a 4-number ``bbox`` or a numeric ``area`` (``CocoDataset``
-    reads both), or with an ``image_id`` / ``category_id`` that the file does not
-    define, duplicated ids (pycocotools would silently keep only the last). A file
-    without ``annotations`` is refused too, so an image-info-only file such as COCO's
-    test-dev list needs ``"annotations": []`` added.
-
-    Boxes with non-positive width or height are *skipped*, with one warning on the
-    current MMEngine logger giving the file, their count and the first few ids. They
-    are skipped rather than refused because large real annotation files can contain a
-    few degenerate boxes and MMDetection's ``CocoDataset`` already drops every box under
-    1 px (``w < 1 or h < 1``): failing would make the real dataset unusable for no gain,
-    while counting them still says that the file is not clean. The evaluator keeps them
-    as ground truth (``skip_degenerate_boxes=False``), as pycocotools does.
-
-    :meth:`get_cat_ids` given class names returns their ids in the order of the names,
-    not in the file's order (see :func:`~.coco_schema.category_ids_by_name`).
+    Boxes with non-positive width or height are skipped with one warning counting them
+    (real COCO files hold a few; mmdet drops boxes under 1 px anyway).
 
     Args:
-        annotation_file (str, optional): the COCO JSON file; ``None`` for an empty
-            object, as in pycocotools.
-        skip_degenerate_boxes (bool): leave the boxes with non-positive width or height
-            out of the index, with the warning. Default: True.
+        annotation_file (str, optional): the COCO JSON file; ``None`` for an empty object.
+        skip_degenerate_boxes (bool): leave those boxes out (the evaluator keeps them as
+            ground truth, as pycocotools does). Default: True.
     """
 
     def __init__(self, annotation_file: Optional[str] = None,
                  skip_degenerate_boxes: bool = True):
         super().__init__(annotation_file=None)
-        self.skipped_ann_ids = []
-        self.annotation_file = None
+        self.annotation_file = None if annotation_file is None else os.fspath(annotation_file)
         if annotation_file is None:
             return
-        path = self.annotation_file = os.fspath(annotation_file)
-        raw = load_coco_json(path)
-        dataset, skipped = validate_coco_dict(raw, path)
-        if not skip_degenerate_boxes:
-            dataset['annotations'], skipped = raw['annotations'], []
-        if skipped:
-            shown = ', '.join(map(repr, skipped[:NUM_IDS_SHOWN]))
-            more = ', ...' if len(skipped) > NUM_IDS_SHOWN else ''
-            print_log(
-                f'{path}: skipped {len(skipped)} box(es) with non-positive width or height '
-                f'(annotation ids {shown}{more})', logger='current', level=logging.WARNING)
-        self.skipped_ann_ids = skipped
-        self.dataset = dataset
+        self.dataset = load_coco_json(self.annotation_file)
+        anns = self.dataset['annotations']
+        skipped = [a['id'] for a in anns if min(a['bbox'][2:]) <= 0]
+        if skipped and skip_degenerate_boxes:
+            print_log(f'{self.annotation_file}: skipped {len(skipped)} box(es) with '
+                      f'non-positive width or height (annotation ids {_quoted(skipped)})',
+                      logger='current', level=logging.WARNING)
+            self.dataset['annotations'] = [a for a in anns if min(a['bbox'][2:]) > 0]
         self.createIndex()
-        # mmdet's snake-case aliases, set by COCO.__init__ on the empty index.
-        self.img_ann_map = self.imgToAnns
-        self.cat_img_map = self.catToImgs
+        self.img_ann_map, self.cat_img_map = self.imgToAnns, self.catToImgs  # mmdet's aliases
 
-    @property
-    def num_skipped_boxes(self) -> int:
-        """How many boxes with non-positive width or height were left out."""
-        return len(self.skipped_ann_ids)
-
-    def get_cat_ids(self, cat_names: Sequence[str] = (), sup_names: Sequence[str] = (),
-                    cat_ids: Sequence = ()) -> list:
-        """Category ids; given ``cat_names`` alone, the id of each name in their order.
-
-        ``CocoDataset`` and ``CocoMetric`` number the labels by the ids this returns for
-        ``metainfo['classes']``. pycocotools returns them in the order of the file's
-        ``categories``, so a file listing the same categories in another order swapped
-        the labels silently; here label ``i`` is the category named ``classes[i]``.
+    def get_cat_ids(self, cat_names=(), sup_names=(), cat_ids=()) -> list:
+        """Given ``cat_names`` alone, the id of the category named ``cat_names[i]`` for each i
+        (pycocotools returns the file's order, which swapped labels silently).
 
         Raises:
             AnnotationError: a name that no category has, or that several share.
         """
         names = [cat_names] if isinstance(cat_names, str) else list(cat_names)
-        if names and not sup_names and not cat_ids:
-            return category_ids_by_name(self.dataset['categories'], names, self.annotation_file)
-        return super().get_cat_ids(cat_names=list(cat_names), sup_names=list(sup_names),
-                                   cat_ids=list(cat_ids))
+        if not names or sup_names or cat_ids:
+            return super().get_cat_ids(names, list(sup_names), list(cat_ids))
+        ids_of = {}
+        for category in self.dataset['categories']:
+            ids_of.setdefault(category['name'], []).append(category['id'])
+        missing = [name for name in names if name not in ids_of]
+        if missing:
+            raise AnnotationError(
+                f'{self.annotation_file}: no category is named {_quoted(missing)} '
+                f'({len(missing)} of the {len(names)} class names in metainfo); the file\'s '
+                f'categories are named {_quoted(list(ids_of), 10)}. Set '
+                f'metainfo=dict(classes=(...)) to the names that the file uses')
+        shared = [name for name in names if len(ids_of[name]) > 1]
+        if shared:
+            raise AnnotationError(f'{self.annotation_file}: categories {ids_of[shared[0]]} are '
+                                  f'all named {shared[0]!r}; a class name must name one category')
+        return [ids_of[name][0] for name in names]
 
 
 @DATASETS.register_module()
 class ValidatedCocoDataset(CocoDataset):
-    """``CocoDataset`` whose annotation file goes through :class:`ValidatedCOCO`, and whose
-    images load through :class:`~.image_loading.StrictLoadImageFromFile`.
+    """``CocoDataset`` on :class:`ValidatedCOCO`, loading images strictly.
 
-    A drop-in replacement (``type='ValidatedCocoDataset'``): the same arguments and
-    data, but
-
-    * a broken annotation file fails at construction with an error that names it,
-      degenerate boxes are skipped with a counted warning;
-    * label ``i`` is the category named ``metainfo['classes'][i]``, whatever the order
-      of the file's ``categories``; a class name the file does not define is an error;
-    * a file without images, or a training set that ``filter_cfg`` leaves empty (no
-      annotations, or none of the classes), is an :class:`~.coco_schema.AnnotationError`;
-    * an image that the pipeline's keep-ratio ``Resize`` would shrink to 0 pixels on one
-      side (by the size the file records) is an error naming it;
-    * a missing or undecodable image fails naming the file.
-
-    The pipeline keeps mmcv's ``LoadImageFromFile`` by name in the config, which
-    MMDetection's ``DetInferencer`` and ``inference_detector`` look for; this dataset
-    swaps in the strict loader when it builds the pipeline.
+    Besides, a dataset with nothing to use (no images; in training no box of the classes
+    left) and an image that the keep-ratio ``Resize`` would make 0 px on a side are errors.
     """
 
     COCOAPI = ValidatedCOCO
@@ -130,33 +148,21 @@ class ValidatedCocoDataset(CocoDataset):
         super().__init__(*args, pipeline=[strict_image_loading(t) for t in pipeline], **kwargs)
 
     def filter_data(self) -> list[dict]:
-        """``CocoDataset.filter_data``, refusing a dataset with nothing left in it.
-
-        Raises:
-            AnnotationError: the file lists no images, or (in training) no image with a
-                box of the classes is left.
-            ImageFileError: an image that the pipeline's resize would make 0 px on a side.
-        """
         data_list = super().filter_data()
+        what = 'test' if self.test_mode else 'train'
+        if not self.data_list:
+            raise AnnotationError(f'{self.ann_file} lists no images: there is nothing to '
+                                  f'{what} on')
         if not data_list or not (self.test_mode or any(i['instances'] for i in data_list)):
-            raise self._nothing_left()
+            boxes = sum(len(info['instances']) for info in self.data_list)
+            images, classes = len(self.data_list), len(self.metainfo['classes'])
+            raise AnnotationError(
+                f'{self.ann_file}: its {images} images hold no box of the {classes} classes '
+                f'(an empty or unmatched "annotations" list): there is nothing to train on'
+                if not boxes else
+                f'{self.ann_file}: filter_cfg={dict(self.filter_cfg)} left none of its '
+                f'{images} images ({boxes} boxes of the {classes} classes) for training')
         scales = keep_ratio_scales(self.pipeline.transforms)
         for info in data_list:
             check_resize_keeps_pixels(info['img_path'], info['width'], info['height'], scales)
         return data_list
-
-    def _nothing_left(self) -> AnnotationError:
-        if not self.data_list:
-            return AnnotationError(f'{self.ann_file} lists no images: there is nothing to '
-                                   f'{"test" if self.test_mode else "train"} on')
-        boxes = sum(len(info['instances']) for info in self.data_list)
-        classes = len(self.metainfo['classes'])
-        if not boxes:
-            return AnnotationError(
-                f'{self.ann_file}: its {len(self.data_list)} images hold no box of the '
-                f'{classes} classes (an empty or unmatched "annotations" list): there is '
-                f'nothing to train on')
-        return AnnotationError(
-            f'{self.ann_file}: filter_cfg={dict(self.filter_cfg)} left none of its '
-            f'{len(self.data_list)} images ({boxes} boxes of the {classes} classes) for '
-            f'training')

@@ -1,20 +1,10 @@
-"""Loading images into the detection pipelines, failing with the file's name.
+"""Image loading transforms that fail naming the file, and the check for a 0-pixel resize.
 
-* :class:`StrictLoadImageFromFile`: mmcv's ``LoadImageFromFile`` with the errors of
-  :mod:`shufflenet_det.images` (missing file, directory, empty or undecodable bytes),
-  in the main process and in DataLoader workers alike, with or without ``-O``;
-* :func:`strict_image_loading`: swaps it in for mmcv's loader in a pipeline, which the
-  configs keep by name because MMDetection's ``DetInferencer`` looks for that name, and
-  :class:`StrictInferencerLoader` in for mmdet's ``InferencerLoader``, the step
-  ``DetInferencer`` puts in that place
-  (:class:`~shufflenet_det.apis.StrictDetInferencer` does so). Both are registered under
-  their own names: mmdet's ``LoadImageFromFile`` and ``InferencerLoader`` stay mmdet's;
-* :func:`check_resize_keeps_pixels`: an image so elongated that ``Resize`` with
-  ``keep_ratio=True`` would make one side 0 pixels (a 1x4000 image at scale
-  (1000, 600)) is an error naming it, where OpenCV's ``resize`` fails without a name.
+Both transforms are registered under names of their own: mmdet's ``LoadImageFromFile``
+and ``InferencerLoader`` stay mmdet's, and :func:`strict_image_loading` swaps them in.
 """
+import copy
 import logging
-from collections.abc import Sequence
 from typing import Optional
 
 import mmcv
@@ -26,47 +16,23 @@ from mmengine.logging import print_log
 
 from ..images import ImageFileError, decode_image, image_read_error
 
-_PLAIN_LOADERS = ('LoadImageFromFile', 'mmcv.LoadImageFromFile', LoadImageFromFile)
-_PLAIN_INFERENCER_LOADERS = ('InferencerLoader', 'mmdet.InferencerLoader', InferencerLoader)
-_RESIZES = ('Resize', 'mmdet.Resize', 'mmcv.Resize')
-
 
 @TRANSFORMS.register_module()
 class StrictLoadImageFromFile(LoadImageFromFile):
-    """``LoadImageFromFile`` whose errors name the image and say what is wrong with it.
+    """``LoadImageFromFile`` whose errors name the image, also under ``python -O``.
 
-    mmcv 2.1's transform relies on ``assert img is not None`` (gone under ``python -O``),
-    lets an empty file fail inside OpenCV and the pillow backend fail without the
-    file's name, and with ``ignore_empty=True`` turns a decoding error into ``None``,
-    which MMEngine's ``BaseDataset`` answers in training by silently fetching another
-    index. Here:
-
-    * a missing file raises :class:`~shufflenet_det.images.ImageNotFoundError`
-      (``image not found: PATH (image id N)``); with ``ignore_empty=True`` it is
-      skipped instead, each skip logged as a warning;
-    * a directory raises :class:`~shufflenet_det.images.ImageFileError`;
-    * bytes that do not decode always raise
-      :class:`~shufflenet_det.images.ImageDecodeError` (``cannot decode image PATH:
-      ...``, a ``ValueError``), ``ignore_empty`` or not.
-
-    Args: as :class:`mmcv.transforms.LoadImageFromFile`.
+    A missing file raises ``ImageNotFoundError`` (``ignore_empty=True`` skips it with a
+    warning); a directory, ``ImageFileError``; undecodable bytes always raise
+    ``ImageDecodeError``, where mmcv would return ``None`` and the dataset silently
+    fetch another image.
     """
 
     def transform(self, results: dict) -> Optional[dict]:
-        """Read and decode ``results['img_path']``.
-
-        Args:
-            results (dict): with ``img_path`` (and, from a dataset, ``img_id``).
-
-        Returns:
-            dict | None: ``results`` with ``img``, ``img_shape`` and ``ori_shape``;
-            ``None`` only for a missing file with ``ignore_empty=True``.
-        """
         filename = results['img_path']
         try:
             if self.file_client_args is not None:
-                file_client = fileio.FileClient.infer_client(self.file_client_args, filename)
-                img_bytes = file_client.get(filename)
+                img_bytes = fileio.FileClient.infer_client(
+                    self.file_client_args, filename).get(filename)
             else:
                 img_bytes = fileio.get(filename, backend_args=self.backend_args)
         except OSError as exc:
@@ -77,82 +43,60 @@ class StrictLoadImageFromFile(LoadImageFromFile):
             listed = f' (image id {results["img_id"]!r})' if 'img_id' in results else ''
             raise image_read_error(filename, exc, listed) from exc
         img = decode_image(img_bytes, filename, self.color_type, self.imdecode_backend)
-        if self.to_float32:
-            img = img.astype('float32')
-        results['img'] = img
-        results['img_shape'] = img.shape[:2]
-        results['ori_shape'] = img.shape[:2]
+        results['img'] = img.astype('float32') if self.to_float32 else img
+        results['img_shape'] = results['ori_shape'] = img.shape[:2]
         return results
 
 
 @TRANSFORMS.register_module()
 class StrictInferencerLoader(InferencerLoader):
-    """mmdet's ``InferencerLoader`` reading files with :class:`StrictLoadImageFromFile`.
-
-    ``DetInferencer`` replaces a config's ``LoadImageFromFile`` step with
-    ``InferencerLoader``, whose file loader is mmcv's: an empty or broken image fails
-    inside OpenCV without the file's name. Arrays load as in mmdet.
-    """
+    """mmdet's ``InferencerLoader`` reading files with :class:`StrictLoadImageFromFile`."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.from_file = StrictLoadImageFromFile(**kwargs)
 
 
-def strict_image_loading(transform):
-    """``transform`` with mmcv's ``LoadImageFromFile`` replaced by :class:`StrictLoadImageFromFile`
-    and mmdet's ``InferencerLoader`` by :class:`StrictInferencerLoader`.
+_STRICT = {LoadImageFromFile: StrictLoadImageFromFile, InferencerLoader: StrictInferencerLoader}
+_STRICT.update({f'{scope}{cls.__name__}': strict for cls, strict in _STRICT.items()
+                for scope in ('', 'mmcv.', 'mmdet.')})
 
-    Accepts a transform config (``type`` given as a name or as the class) or a built
-    transform; anything else is returned unchanged.
-    """
-    if isinstance(transform, dict) and transform.get('type') in _PLAIN_LOADERS:
-        return {**transform, 'type': StrictLoadImageFromFile}
-    if isinstance(transform, dict) and transform.get('type') in _PLAIN_INFERENCER_LOADERS:
-        return {**transform, 'type': StrictInferencerLoader}
-    if type(transform) is LoadImageFromFile:
-        strict = StrictLoadImageFromFile.__new__(StrictLoadImageFromFile)
-        strict.__dict__.update(transform.__dict__)
-        return strict
-    if type(transform) is InferencerLoader:
-        strict = StrictInferencerLoader.__new__(StrictInferencerLoader)
-        strict.__dict__.update(transform.__dict__, from_file=strict_image_loading(
-            transform.from_file))
-        return strict
+
+def strict_image_loading(transform):
+    """``transform`` (a config or a built transform) with the strict loader in place of
+    mmcv's ``LoadImageFromFile`` or mmdet's ``InferencerLoader``; others unchanged."""
+    if isinstance(transform, dict):
+        strict = _STRICT.get(transform.get('type'))
+        return {**transform, 'type': strict} if strict else transform
+    strict = _STRICT.get(type(transform))
+    if strict is None:
+        return transform
+    transform = copy.copy(transform)
+    transform.__class__ = strict
+    if strict is StrictInferencerLoader:
+        transform.from_file = strict_image_loading(transform.from_file)
     return transform
 
 
-def keep_ratio_scales(pipeline: Sequence) -> list[tuple[int, int]]:
-    """The scales of the ``Resize(keep_ratio=True)`` steps of ``pipeline``.
-
-    Args:
-        pipeline (Sequence): transform configs, or built transforms (a ``Compose``'s
-            ``transforms``). Resizes with a random scale are not looked at.
-    """
+def keep_ratio_scales(pipeline) -> list[tuple[int, int]]:
+    """The fixed scales of the ``Resize(keep_ratio=True)`` steps of ``pipeline`` (configs
+    or built transforms)."""
     scales = []
     for t in pipeline:
-        if isinstance(t, dict):
-            scale, keep = (t.get('scale'), t.get('keep_ratio')) if t.get('type') in _RESIZES \
-                else (None, False)
+        if isinstance(t, dict) and t.get('type') in ('Resize', 'mmdet.Resize', 'mmcv.Resize'):
+            scale, keep = t.get('scale'), t.get('keep_ratio')
+        elif isinstance(t, Resize):
+            scale, keep = t.scale, t.keep_ratio
         else:
-            scale, keep = (t.scale, t.keep_ratio) if isinstance(t, Resize) else (None, False)
+            continue
         if keep and scale is not None:
             scales.append((scale, scale) if isinstance(scale, int) else tuple(scale))
     return scales
 
 
-def check_resize_keeps_pixels(path: str, width: int, height: int,
-                              scales: Sequence[tuple[int, int]]) -> None:
-    """Refuse an image that a keep-ratio ``Resize`` to ``scales`` would make 0 px on a side.
-
-    ``mmcv.rescale_size`` rounds each side; a side that rounds to 0 makes OpenCV's
-    ``resize`` fail with an assertion that names neither the image nor its size.
-
-    Args:
-        path (str): the image, for the message.
-        width (int): its width in pixels.
-        height (int): its height in pixels.
-        scales (Sequence[tuple[int, int]]): from :func:`keep_ratio_scales`.
+def check_resize_keeps_pixels(path: str, width: int, height: int, scales) -> None:
+    """Refuse an image that a keep-ratio resize to one of ``scales`` would make 0 px on a
+    side, where OpenCV fails naming neither the image nor its size.
 
     Raises:
         ImageFileError: naming the image, its size, the scale and the resized size.
@@ -164,8 +108,3 @@ def check_resize_keeps_pixels(path: str, width: int, height: int,
                 f'image {path} is {width}x{height} pixels (width x height): Resize to '
                 f'scale {scale} with keep_ratio=True would make it {new_width}x{new_height}. '
                 f'An image this elongated cannot be detected on; crop it or leave it out')
-
-
-def check_image_fits_pipeline(path: str, image, pipeline: Sequence) -> None:
-    """:func:`check_resize_keeps_pixels` for the pixels ``image`` (HxW...) and ``pipeline``."""
-    check_resize_keeps_pixels(path, image.shape[1], image.shape[0], keep_ratio_scales(pipeline))

@@ -8,8 +8,7 @@ import pytest
 from mmcv.transforms import Compose
 from mmdet.registry import DATASETS, TRANSFORMS
 
-from shufflenet_det.datasets.image_loading import (check_image_fits_pipeline,
-                                                   check_resize_keeps_pixels, keep_ratio_scales)
+from shufflenet_det.datasets.image_loading import check_resize_keeps_pixels, keep_ratio_scales
 from shufflenet_det.datasets.synthetic_shapes import CLASSES, generate_shapes_dataset
 from shufflenet_det.images import ImageDecodeError, ImageFileError, ImageNotFoundError
 
@@ -104,8 +103,8 @@ def test_the_check_is_where_opencv_fails():
     with pytest.raises(cv2.error):
         resize(dict(img=np.zeros((1, 4000, 3), np.uint8)))
     with pytest.raises(ImageFileError, match='would make it 1000x0'):
-        check_image_fits_pipeline('x.png', np.zeros((1, 4000, 3), np.uint8),
-                                  [dict(type='Resize', scale=(1000, 600), keep_ratio=True)])
+        check_resize_keeps_pixels('x.png', 4000, 1, keep_ratio_scales(
+            [dict(type='Resize', scale=(1000, 600), keep_ratio=True)]))
 
 
 @pytest.mark.parametrize('test_mode', [True, False])

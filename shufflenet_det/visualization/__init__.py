@@ -1,3 +1,0 @@
-from .detections import draw_detections, draw_result
-
-__all__ = ['draw_detections', 'draw_result']
