@@ -1,4 +1,3 @@
-from .data_preprocessor import ClsDataPreprocessor
-from .shufflenet_classifier import LinearClsHead, ShuffleNetClassifier
+from .shufflenet_classifier import ClsDataPreprocessor, LinearClsHead, ShuffleNetClassifier
 
 __all__ = ['ClsDataPreprocessor', 'LinearClsHead', 'ShuffleNetClassifier']

@@ -1,84 +1,12 @@
-"""The channel shuffle of ShuffleNet (Zhang et al., 2017, Sec. 3.1), and its inverse.
+"""The channel shuffle of ShuffleNet (paper Sec. 3.1) and its inverse, the official code's.
 
-A tensor with ``groups * n`` channels is read as a ``(groups, n)`` grid,
-transposed to ``(n, groups)`` and flattened, so that every group of the next
-grouped convolution receives channels from every group of the previous one.
-
-The official Megvii code applies the inverse permutation (channels read as an
-``(n, groups)`` grid). Both orders are offered, as ``shuffle_order='paper'`` and
-``'megvii'`` of the backbone, so that every official checkpoint runs exactly.
+``C = groups * n`` channels are read as a ``(groups, n)`` grid, transposed and flattened,
+so that every group of the next grouped convolution sees every group of the previous one.
+The official Megvii code applies the inverse permutation (an ``(n, groups)`` grid), which
+is the same shuffle with ``n`` groups; ``shuffle_order='megvii'`` selects it.
 """
 import torch
 from torch import Tensor
-
-#: ``shuffle_order`` values: the paper's permutation, or the official code's inverse.
-SHUFFLE_ORDERS = ('paper', 'megvii')
-
-
-def channel_shuffle_indices(channels: int, groups: int) -> list[int]:
-    """Source channel of each output channel of :func:`channel_shuffle`.
-
-    ``channel_shuffle(x, groups)[:, i] == x[:, indices[i]]`` for every ``i``.
-
-    Args:
-        channels (int): Number of channels, a multiple of ``groups``.
-        groups (int): Number of groups to interleave.
-
-    Returns:
-        list[int]: The permutation, one source index per output channel.
-    """
-    _check_divisible(channels, groups)
-    per_group = channels // groups
-    # Output channel i = j * groups + g takes channel g * per_group + j.
-    return [(i % groups) * per_group + i // groups for i in range(channels)]
-
-
-def channel_shuffle(x: Tensor, groups: int) -> Tensor:
-    """Interleave the channels of ``x`` (N, C, H, W) across ``groups`` groups.
-
-    Args:
-        x (Tensor): Input of shape (N, C, H, W); C must be a multiple of
-            ``groups``.
-        groups (int): Number of groups of the preceding grouped convolution.
-
-    Returns:
-        Tensor: A tensor of the same shape, with channels permuted as
-        :func:`channel_shuffle_indices` describes.
-    """
-    batch, channels, height, width = x.shape
-    _check_divisible(channels, groups)
-    x = x.reshape(batch, groups, channels // groups, height, width)
-    return torch.flatten(x.transpose(1, 2), 1, 2)
-
-
-def inverse_channel_shuffle_indices(channels: int, groups: int) -> list[int]:
-    """Source channel of each output channel of :func:`inverse_channel_shuffle`."""
-    _check_divisible(channels, groups)
-    return channel_shuffle_indices(channels, channels // groups)
-
-
-def inverse_channel_shuffle(x: Tensor, groups: int) -> Tensor:
-    """The inverse of :func:`channel_shuffle` with ``groups``: the official Megvii code's shuffle.
-
-    ``inverse_channel_shuffle(channel_shuffle(x, g), g) == x``. Reading the
-    channels as an ``(n, groups)`` grid and transposing is the same as the paper's
-    shuffle with ``n = C / groups`` groups.
-    """
-    _check_divisible(x.shape[1], groups)
-    return channel_shuffle(x, x.shape[1] // groups)
-
-
-def check_shuffle_order(shuffle_order: str) -> str:
-    """Return ``shuffle_order`` if it is one of :data:`SHUFFLE_ORDERS`.
-
-    Raises:
-        ValueError: naming the value and the allowed ones.
-    """
-    if shuffle_order not in SHUFFLE_ORDERS:
-        raise ValueError(f'shuffle_order must be one of {SHUFFLE_ORDERS} (the paper\'s '
-                         f'permutation, or the inverse one of the official Megvii code), '
-                         f'got {shuffle_order!r}')
-    return shuffle_order
 
 
 def _check_divisible(channels: int, groups: int) -> None:
@@ -87,16 +15,36 @@ def _check_divisible(channels: int, groups: int) -> None:
                          f'got {channels} channels and groups={groups}')
 
 
-class _ExportedChannelShuffle(torch.autograd.Function):
-    """:func:`channel_shuffle` that ONNX export writes as one ``Gather`` node.
+def channel_shuffle(x: Tensor, groups: int) -> Tensor:
+    """Interleave the channels of ``x`` (N, C, H, W) across ``groups`` groups."""
+    batch, channels, height, width = x.shape
+    _check_divisible(channels, groups)
+    x = x.reshape(batch, groups, channels // groups, height, width)
+    return torch.flatten(x.transpose(1, 2), 1, 2)
 
-    Traced, the reshape/transpose form becomes about 25 nodes per unit, most of them
-    computing the output shape from ``Shape`` with ``Gather``, ``Unsqueeze`` and
-    ``Concat``. The permutation is a constant, so one ``Gather`` along the channel
-    axis with :func:`channel_shuffle_indices` does it. ONNX Runtime runs it faster than
-    Reshape/Transpose/Reshape with a constant shape (timed in docs/benchmarks.md, Notes
-    on ONNX Runtime), and it works for any batch, including none.
-    """
+
+def channel_shuffle_indices(channels: int, groups: int) -> list[int]:
+    """``indices`` with ``channel_shuffle(x, groups)[:, i] == x[:, indices[i]]``."""
+    _check_divisible(channels, groups)
+    per_group = channels // groups
+    return [(i % groups) * per_group + i // groups for i in range(channels)]
+
+
+def inverse_channel_shuffle(x: Tensor, groups: int) -> Tensor:
+    """The inverse of :func:`channel_shuffle` with ``groups`` (the official code's shuffle)."""
+    _check_divisible(x.shape[1], groups)
+    return channel_shuffle(x, x.shape[1] // groups)
+
+
+def inverse_channel_shuffle_indices(channels: int, groups: int) -> list[int]:
+    """The permutation of :func:`inverse_channel_shuffle`, as :func:`channel_shuffle_indices`."""
+    _check_divisible(channels, groups)
+    return channel_shuffle_indices(channels, channels // groups)
+
+
+class _ExportedChannelShuffle(torch.autograd.Function):
+    """:func:`channel_shuffle` that ONNX export writes as one ``Gather`` of constant indices
+    (traced, reshape/transpose becomes some 25 shape-computing nodes per unit)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, groups: int, channels: int) -> Tensor:
@@ -109,8 +57,7 @@ class _ExportedChannelShuffle(torch.autograd.Function):
 
 
 def exportable_channel_shuffle(x: Tensor, groups: int, channels: int) -> Tensor:
-    """:func:`channel_shuffle` of ``x`` with ``channels`` channels, written to ONNX as one
-    ``Gather`` while ``torch.onnx.export`` runs (the count must be a constant there)."""
+    """:func:`channel_shuffle`, written to ONNX as one ``Gather`` while exporting."""
     if torch.onnx.is_in_onnx_export():
         return _ExportedChannelShuffle.apply(x, groups, channels)
     return channel_shuffle(x, groups)
