@@ -94,8 +94,9 @@ def rel(path: Path) -> str:
 
 def test_the_docs_exist():
     names = {rel(p) for p in DOCS}
-    for page in ('get_started', 'weights', 'train_test_coco', 'finetune_custom_dataset',
-                 'pretrain_imagenet', 'deploy', 'benchmarks', 'faq', 'development'):
+    for page in ('get_started', 'model_zoo', 'weights', 'train_test_coco',
+                 'finetune_custom_dataset', 'pretrain_imagenet', 'deploy', 'benchmarks', 'faq',
+                 'development'):
         assert f'docs/{page}.md' in names
 
 
