@@ -29,7 +29,7 @@ def _quoted(values: list, limit: int = 5) -> str:
 def _is_box(bbox) -> bool:
     # type(), not isinstance(): JSON's true is a bool, which isinstance counts as an int.
     return type(bbox) is list and len(bbox) == 4 and all(
-        type(v) in (int, float) and math.isfinite(v) for v in bbox)
+        type(v) in (int, float) and abs(v) < math.inf for v in bbox)
 
 
 def load_coco_json(path: str) -> dict:

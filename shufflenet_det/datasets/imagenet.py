@@ -1,18 +1,11 @@
-"""ImageNet in its standard folder layout, read with torchvision under MMEngine.
-
-``data/imagenet/train/<wnid>/*.JPEG`` and ``data/imagenet/val/<wnid>/*.JPEG``,
-one folder per class, as ``torchvision.datasets.ImageFolder`` reads them. The
-transforms are ``torchvision.transforms.v2`` classes named in the config; every
-sample comes out as a ``(uint8 CHW tensor, label)`` pair, and the model's data
-preprocessor normalises whole batches on its device.
-"""
+"""ImageNet's folder layout (``train/<wnid>/*.JPEG``), read with torchvision under MMEngine:
+``(uint8 CHW tensor, label)`` samples, normalised in batches by the model's preprocessor."""
 import os
 import os.path as osp
 from typing import Optional, Sequence
 
 import torch
 from mmdet.registry import DATASETS
-from torch.utils.data import Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
@@ -21,8 +14,7 @@ from ..images import IMAGE_EXTENSIONS
 
 
 def build_transforms(pipeline: Sequence[dict]) -> v2.Compose:
-    """``v2.Compose`` of ``[dict(type='RandomResizedCrop', size=224), ...]``, ending in a
-    uint8 tensor image.
+    """``v2.Compose`` of ``[dict(type='RandomResizedCrop', size=224), ...]``, then a uint8 tensor.
 
     Raises:
         ConfigError: a ``type`` that ``torchvision.transforms.v2`` does not have.
@@ -32,7 +24,7 @@ def build_transforms(pipeline: Sequence[dict]) -> v2.Compose:
         step = dict(step)
         name = step.pop('type')
         cls = getattr(v2, name, None)
-        if cls is None or not isinstance(cls, type):
+        if not isinstance(cls, type):
             raise ConfigError(f'{name!r} is not a torchvision.transforms.v2 transform')
         steps.append(cls(**step))
     steps += [v2.ToImage(), v2.ToDtype(torch.uint8, scale=True)]
@@ -40,7 +32,7 @@ def build_transforms(pipeline: Sequence[dict]) -> v2.Compose:
 
 
 @DATASETS.register_module()
-class ImageNetFolder(Dataset):
+class ImageNetFolder(datasets.ImageFolder):
     """A class-per-folder image dataset (ImageNet's layout) for MMEngine's Runner.
 
     Args:
@@ -57,9 +49,9 @@ class ImageNetFolder(Dataset):
                  classes: Optional[Sequence[str]] = None) -> None:
         root = osp.join(data_root, data_prefix['img'])
         if not osp.isdir(root):
-            raise InputFileNotFoundError(f'image folder not found: {root} (expected one '
-                                    'sub-folder of images per class, e.g. '
-                                    f'{osp.join(root, "n01440764")}/*.JPEG)')
+            raise InputFileNotFoundError(
+                f'image folder not found: {root} (expected one sub-folder of images per '
+                f'class, e.g. {osp.join(root, "n01440764")}/*.JPEG)')
         found = sorted(e.name for e in os.scandir(root) if e.is_dir())
         if not found:
             raise InputFileNotFoundError(f'{root} has no class folders')
@@ -72,13 +64,6 @@ class ImageNetFolder(Dataset):
             folder = osp.join(root, name)
             if not any(f.lower().endswith(IMAGE_EXTENSIONS) for f in os.listdir(folder)):
                 raise InputFileNotFoundError(f'class folder {folder} has no images '
-                                        f'(extensions {", ".join(IMAGE_EXTENSIONS)})')
-        self.root = root
-        self.folder = datasets.ImageFolder(root, transform=build_transforms(pipeline))
-        self.metainfo = dict(classes=tuple(self.folder.classes))
-
-    def __len__(self) -> int:
-        return len(self.folder)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.folder[index]
+                                             f'(extensions {", ".join(IMAGE_EXTENSIONS)})')
+        super().__init__(root, transform=build_transforms(pipeline))
+        self.metainfo = dict(classes=tuple(self.classes))

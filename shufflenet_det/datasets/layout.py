@@ -1,9 +1,4 @@
-"""Check a config's dataset paths before anything is built, and move its data root.
-
-A missing COCO folder otherwise surfaces as a stack trace from deep inside a
-dataset class, after the model has been built. :func:`check_dataset_paths`
-reports every missing path at once, with the layout the config expects.
-"""
+"""Check a config's dataset paths before anything is built, and move its data root."""
 import os.path as osp
 from collections.abc import Iterator
 
@@ -19,8 +14,7 @@ class DatasetLayoutError(InputFileNotFoundError):
 def _datasets(cfg: Config) -> Iterator[tuple[str, ConfigDict]]:
     """(dataloader name, dataset config) pairs, looking inside dataset wrappers."""
     for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(split)
-        stack = [loader.get('dataset')] if loader else []
+        stack = [cfg[split].get('dataset')] if cfg.get(split) else []
         while stack:
             ds = stack.pop()
             if ds is None:
@@ -41,9 +35,16 @@ def _evaluators(cfg: Config) -> Iterator[ConfigDict]:
                 yield e
 
 
-def _expected_paths(cfg: Config) -> list[tuple[str, str, str]]:
-    """(path, what, used by) for every file or folder the config reads."""
-    paths = []
+def check_dataset_paths(cfg: Config, splits: tuple[str, ...] = ()) -> None:
+    """Raise one :class:`DatasetLayoutError` listing every missing dataset path, and the
+    layout the config expects (a missing COCO folder otherwise fails deep in a dataset).
+
+    Args:
+        cfg (Config): A full training or test config.
+        splits (tuple[str]): Only check paths used by these dataloaders or
+            evaluators (e.g. ``('test_dataloader', 'CocoMetric')``); all if empty.
+    """
+    paths = []  # (path, 'file' or 'folder', used by)
     for split, ds in _datasets(cfg):
         root = ds.get('data_root') or ''
         if ds.get('ann_file'):
@@ -54,43 +55,25 @@ def _expected_paths(cfg: Config) -> list[tuple[str, str, str]]:
             paths.append((osp.join(root, folder), 'folder', split))
         elif 'data_prefix' not in ds and root:
             paths.append((root, 'folder', split))
-    for e in _evaluators(cfg):
-        if e.get('ann_file'):
-            paths.append((e['ann_file'], 'file', f'{e.get("type", "evaluator")}'))
+    paths += [(e['ann_file'], 'file', str(e.get('type', 'evaluator')))
+              for e in _evaluators(cfg) if e.get('ann_file')]
     unique = {}
     for path, what, user in paths:
-        unique.setdefault(osp.normpath(path), (what, []))[1].append(user)
-    return [(p, what, ', '.join(dict.fromkeys(users))) for p, (what, users) in unique.items()]
-
-
-def check_dataset_paths(cfg: Config, splits: tuple[str, ...] = ()) -> None:
-    """Raise one :class:`DatasetLayoutError` listing every missing dataset path.
-
-    Args:
-        cfg (Config): A full training or test config.
-        splits (tuple[str]): Only check paths used by these dataloaders or
-            evaluators (e.g. ``('test_dataloader', 'CocoMetric')``); all if empty.
-    """
-    expected = _expected_paths(cfg)
-    if splits:
-        expected = [e for e in expected if any(s in e[2] for s in splits)]
-    missing = [(p, what, user) for p, what, user in expected
+        unique.setdefault(osp.normpath(path), (what, {}))[1][user] = None
+    expected = [(p, what, ', '.join(users)) for p, (what, users) in unique.items()
+                if not splits or any(s in ', '.join(users) for s in splits)]
+    missing = [f'  missing {what}: {p}  (used by {users})' for p, what, users in expected
                if not (osp.isdir(p) if what == 'folder' else osp.isfile(p))]
-    if not missing:
-        return
-    lines = [f'  missing {what}: {p}  (used by {user})' for p, what, user in missing]
-    layout = [f'  {p}{"/" if what == "folder" else ""}' for p, what, _ in expected]
-    raise DatasetLayoutError('dataset not found:\n' + '\n'.join(lines)
-                             + '\nThe config expects:\n' + '\n'.join(layout)
-                             + '\nPoint it elsewhere with --data-root DIR.')
+    if missing:
+        layout = [f'  {p}{"/" if what == "folder" else ""}' for p, what, _ in expected]
+        raise DatasetLayoutError('dataset not found:\n' + '\n'.join(missing)
+                                 + '\nThe config expects:\n' + '\n'.join(layout)
+                                 + '\nPoint it elsewhere with --data-root DIR.')
 
 
 def set_data_root(cfg: Config, root: str) -> None:
-    """Move every dataset and evaluator annotation path of ``cfg`` under ``root``.
-
-    Datasets get ``data_root=root``; evaluator ``ann_file`` paths that started
-    with a dataset's old root are rebased onto ``root``.
-    """
+    """Give every dataset of ``cfg`` ``data_root=root``, and rebase the evaluators'
+    ``ann_file`` paths that started with a dataset's old root onto ``root``."""
     root = root if root.endswith('/') else root + '/'
     old_roots = set()
     for _, ds in _datasets(cfg):
@@ -99,7 +82,7 @@ def set_data_root(cfg: Config, root: str) -> None:
             ds['data_root'] = root
     for e in _evaluators(cfg):
         ann = e.get('ann_file')
-        for old in sorted(old_roots, key=len, reverse=True):
-            if ann and old and ann.startswith(old):
-                e['ann_file'] = root + ann[len(old):].lstrip('/')
-                break
+        old = next((old for old in sorted(old_roots, key=len, reverse=True)
+                    if ann and old and ann.startswith(old)), None)
+        if old:
+            e['ann_file'] = root + ann[len(old):].lstrip('/')
