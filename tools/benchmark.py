@@ -22,7 +22,7 @@ on a shared machine hits all rows alike; compare ratios within one run. Weights 
 random. Detectors run in eval mode with their test-time settings; with random
 weights NMS would keep an arbitrary number of proposals, so the RPN's NMS is lifted
 on both sides and each RoI head sees its configured count (300 here; 150 and 1000
-for torchvision's 320 and full-size models). See shufflenet_det/analysis/benchmark.py.
+for torchvision's 320 and full-size models, or --peer-proposals).
 """
 import argparse
 import sys
@@ -69,6 +69,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="'cuda[:N]': eager rows on that GPU (synchronised; no --onnx)")
     d.add_argument('--short-side', type=int,
                    help='input shorter side (default: the config\'s test scale); images are 4:3')
+    d.add_argument('--peer-proposals', type=int, nargs='+', metavar='N',
+                   help='time torchvision\'s model at each post-NMS proposal count')
     t = sub.add_parser('train', parents=[out], help='training images/s and peak memory')
     t.add_argument('configs', nargs='+', help='config files, or mmdet::... for mmdet\'s own')
     t.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")

@@ -1,47 +1,46 @@
-"""CPU latency of ShuffleNet V1 and its peers, measured together.
-
-Shared machines drift, so models are timed in interleaved rounds: every round
-runs each candidate once, and a candidate's statistics come from all rounds.
-Ratios between rows of one run are what the targets compare. The ceiling is
-a dense fp32 matrix product measured in the same run with the same threads.
-
-Complexities are multiply-adds (the paper's "FLOPs"); achieved rates below are
-multiply-adds per second, and the ceiling is counted the same way (n^3 per
-n x n product).
+"""Latency of ShuffleNet V1 and its peers, timed in interleaved rounds (each runs every
+candidate once, so that a shared machine's drift hits all rows alike), and the reports.
+Rates are multiply-adds per second, set against a 1024x1024 fp32 matrix product's.
 """
 import copy
-import statistics
+import datetime
+import difflib
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
-from mmdet.registry import MODELS
-from torch import nn
+import torchvision
+from mmcv.cnn import fuse_conv_bn
 
 from ..config import load_config
 from ..deploy import export_onnx, int8_path, onnxruntime_session, quantize_int8
 from ..errors import ConfigError
-from ..models import ShuffleNetClassifier
-from .benchmark_inputs import (check_at_least, check_peers, check_report_paths, parse_sizes,
-                               parse_specs)
-from .report import write_report
+from ..fileio import atomic_open, check_writable
+from ..models.backbones import GROUPS, WIDEN_FACTORS
+from .complexity import build_classifier, count_complexity
 
-# (height, width) of the paper's Table 8
-TABLE8_SIZES = ((224, 224), (480, 640), (720, 1280))
-DEPLOY = '+in-place merge (deploy)'
 BACKBONE_PEERS = ('mobilenet_v2', 'mobilenet_v3_large', 'shufflenet_v2_x1_0',
                   'shufflenet_v2_x2_0', 'resnet18')
+DEPLOY = '+in-place merge (deploy)'
 # switch_to_deploy options of each fast-path row after '+fuse BN' (each adds one step).
-ABLATION_OPTIONS = {
-    '+channels_last': dict(pointwise='conv', merge_inplace=False),
-    '+matmul 1x1': dict(merge_inplace=False),
-    DEPLOY: dict(),
-    'deploy, ATen shuffle': dict(fast_shuffle=True),
-}
+ABLATION_OPTIONS = {'+channels_last': dict(pointwise='conv', merge_inplace=False),
+                    '+matmul 1x1': dict(merge_inplace=False), DEPLOY: dict(),
+                    'deploy, ATen shuffle': dict(fast_shuffle=True)}
 ABLATION_STEPS = ('plain', '+fuse BN', *ABLATION_OPTIONS)
+NON_NEGATIVE_OPTIONS = ('warmup', 'workers', 'synthetic')
+LIBRARIES = ('torch', 'torchvision', 'onnxruntime', 'numpy', 'mmcv', 'mmdet')
 
 
 @dataclass
@@ -54,18 +53,28 @@ class Candidate:
     macs: Optional[int] = None
     reference: Optional[tuple[str, str]] = None  # (name, variant) of the row compared with
     times: list = field(default_factory=list)
+    result: object = None  # what the last run returned
 
 
-def check_device(device: str) -> None:
-    """``--device`` must be ``'cpu'``, or ``'cuda[:N]'`` where torch sees a GPU.
-
-    Raises:
-        ConfigError: one line naming the value.
-    """
+def check_options(out_md: Optional[str], out_json: Optional[str], device: str = 'cpu',
+                  configs: Sequence[str] = (), cfg_options: Optional[dict] = None,
+                  **counts) -> None:
+    """Raise ConfigError unless the reports can be written, every count (or item of a list)
+    is 1 or more (0 for :data:`NON_NEGATIVE_OPTIONS`; None passes), torch sees ``device``
+    and every config reads with ``cfg_options``."""
+    check_writable(out_md, '--out-md')
+    check_writable(out_json, '--out-json')
+    for name, value in counts.items():
+        minimum = 0 if name in NON_NEGATIVE_OPTIONS else 1
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item is not None and item < minimum:
+                raise ConfigError(f'--{name.replace("_", "-")} {item}: must be {minimum} or more')
     if not device.startswith(('cuda', 'cpu')):
         raise ConfigError(f"--device takes 'cpu' or 'cuda[:N]', got {device!r}")
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise ConfigError(f'--device {device}: torch sees no CUDA GPU here')
+    for config in configs:
+        load_config(config, cfg_options)
 
 
 def device_name(device: str) -> str:
@@ -75,225 +84,222 @@ def device_name(device: str) -> str:
     return f'cpu, {torch.get_num_threads()} threads'
 
 
-def synchronize(device: str) -> None:
-    """Wait for a CUDA device's queued work (nothing on the CPU)."""
-    if device.startswith('cuda'):
-        torch.cuda.synchronize(device)
+def parse_size(text: str, expected: str, one_side: bool = False) -> tuple[int, int]:
+    """``'600x800'`` -> (600, 800), and with ``one_side`` ``'256'`` -> (256, 256); else
+    ConfigError: ``{expected}, got '{text}'``."""
+    parts = text.lower().split('x')
+    if len(parts) in ((1, 2) if one_side else (2, )) and all(p.isdigit() and int(p) > 0
+                                                             for p in parts):
+        return int(parts[0]), int(parts[-1])
+    raise ConfigError(f'{expected}, got {text!r}')
 
 
-def synchronized(fn: Callable[[], object], device: str) -> Callable[[], object]:
-    """``fn`` that returns only once a CUDA device has finished its work (as is)."""
-    if not device.startswith('cuda'):
-        return fn
-    return lambda: (fn(), synchronize(device))[0]
+def parse_specs(specs: Sequence[str]) -> list[tuple[int, float]]:
+    """``['1x_g3', '0.5x_g8']`` -> ``[(3, 1.0), (8, 0.5)]`` (groups, widen factor)."""
+    allowed = (f'WIDTHx_gGROUPS with WIDTH one of {", ".join(f"{w:g}" for w in WIDEN_FACTORS)} '
+               f'and GROUPS one of {", ".join(map(str, GROUPS))}, e.g. 1x_g3')
+    parsed = []
+    for text in specs:
+        match = re.fullmatch(r'(\d+(?:\.\d+)?)x_g(\d+)', text.lower())
+        if not match:
+            raise ConfigError(f'--shufflenet {text}: expected {allowed}')
+        widen, groups = float(match.group(1)), int(match.group(2))
+        if widen not in WIDEN_FACTORS or groups not in GROUPS:
+            raise ConfigError(f'--shufflenet {text}: no such ShuffleNetV1 (width {widen:g}, '
+                              f'groups {groups}); expected {allowed}')
+        parsed.append((groups, widen))
+    return parsed
 
 
-def matmul_macs_per_second(threads: int, n: int = 1024, repeats: int = 10,
-                           device: str = 'cpu') -> float:
-    """Multiply-adds per second of an n x n fp32 matrix product (the ceiling)."""
-    torch.set_num_threads(threads)
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    product = synchronized(lambda: a @ b, device)
-    for _ in range(3):
-        product()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        product()
-        times.append(time.perf_counter() - t)
-    return n ** 3 / statistics.median(times)
+def time_rounds(candidates: list[Candidate], warmup: int, repeats: int,
+                progress: Optional[Callable[[str], None]] = print, device: str = 'cpu') -> None:
+    """Fill each candidate's ``times`` (seconds): ``warmup`` untimed rounds, then ``repeats``
+    rounds that run every candidate once; a CUDA device is synchronised around each run."""
+    sync = torch.cuda.synchronize if device.startswith('cuda') else lambda device: None
+    for r in range(-warmup, repeats):
+        for c in candidates:
+            sync(device)
+            start = time.perf_counter()
+            c.result = c.run()
+            sync(device)
+            if r >= 0:
+                c.times.append(time.perf_counter() - start)
+        if progress and r >= 0 and (r + 1 == repeats or (r + 1) % max(1, repeats // 4) == 0):
+            progress(f'  round {r + 1}/{repeats}')
 
 
-def time_interleaved(candidates: list[Candidate], warmup: int, repeats: int,
-                     progress: Callable[[str], None] = print) -> None:
-    """Fill each candidate's ``times`` (seconds): ``warmup`` untimed rounds, then
-    ``repeats`` rounds that run every candidate once."""
-    with torch.no_grad():
-        for i in range(warmup):
-            for c in candidates:
-                c.run()
-        for r in range(repeats):
-            for c in candidates:
-                t = time.perf_counter()
-                c.run()
-                c.times.append(time.perf_counter() - t)
-            if progress and (r + 1) % max(1, repeats // 4) == 0:
-                progress(f'  round {r + 1}/{repeats}')
-
-
-def summarize(c: Candidate, ceiling: float, reference_ms: Optional[float]) -> dict:
-    ts = sorted(c.times)
-    q1, med, q3 = (statistics.quantiles(ts, n=4) if len(ts) >= 4 else (ts[0], ts[len(ts) // 2],
-                                                                       ts[-1]))
-    row = dict(model=c.name, variant=c.variant, input=c.input_desc,
-               median_ms=round(1e3 * med, 2), p25_ms=round(1e3 * q1, 2), p75_ms=round(1e3 * q3, 2),
-               mflops=None if c.macs is None else round(c.macs / 1e6, 1))
-    if c.macs is not None:
-        rate = c.macs / med
-        row['gflops_per_s'] = round(rate / 1e9, 2)
-        if not c.variant.startswith('onnxruntime'):  # the ceiling is PyTorch's own matmul
-            row['pct_of_torch_matmul'] = round(100 * rate / ceiling, 1)
-    if reference_ms:
-        row['ratio'] = round(1e3 * med / reference_ms, 3)
-        row['reference'], row['reference_variant'] = c.reference
-    return row
-
-
-# --------------------------------------------------------------------------- backbones
-
-
-def shufflenet_classifier(groups: int, widen_factor: float, init: bool = True) -> nn.Module:
-    """The ImageNet classifier in eval mode, initialised as the official code does."""
-    model = ShuffleNetClassifier(
-        backbone=dict(type='ShuffleNetV1', groups=groups, widen_factor=widen_factor,
-                      out_indices=(2, )), data_preprocessor=dict(type='BaseDataPreprocessor'))
-    if init:
-        model.init_weights()
-    return model.eval()
-
-
-def ablation_models(groups: int, widen_factor: float) -> dict[str, nn.Module]:
-    """The classifier after each fast-path step, cumulatively.
-
-    Every row is a freshly built model with the plain model's weights, converted by
-    ``switch_to_deploy`` with that row's options (``+fuse BN`` by mmcv's
-    ``fuse_conv_bn`` alone).
-    """
-    from mmcv.cnn import fuse_conv_bn
-    plain = shufflenet_classifier(groups, widen_factor)
-    weights = plain.state_dict()
-
-    def fresh() -> nn.Module:
-        model = shufflenet_classifier(groups, widen_factor, init=False)
-        model.load_state_dict(weights)
-        return model.eval()
-
-    steps = {'plain': plain, '+fuse BN': fuse_conv_bn(fresh())}
-    for label, options in ABLATION_OPTIONS.items():
-        steps[label] = fresh().switch_to_deploy(**options)
-    return steps
-
-
-def torchvision_classifier(name: str) -> nn.Module:
-    import torchvision
-    return getattr(torchvision.models, name)(weights=None).eval()
-
-
-# --------------------------------------------------------------------------- runs
-
-
-def _macs(model: nn.Module, x: torch.Tensor) -> Optional[int]:
-    from .complexity import count_complexity
-    try:
-        return count_complexity(model, x)['flops']
-    except Exception:  # tracing fails for some peer models; the row then has no rate
-        return None
-
-
-def onnx_rows(name: str, model: nn.Module, x: torch.Tensor, desc: str, macs: Optional[int],
-              reference: Optional[tuple[str, str]], workdir: str, int8: bool) -> list[Candidate]:
-    """``model`` exported and run in ONNX Runtime (fp32), and quantized (int8) if asked.
-
-    The int8 row is compared with the fp32 row of the same model. Its calibration uses
-    eight random images: the weights are random too, and only the speed is measured.
-    """
-    path = f'{workdir}/{name}_{desc}.onnx'
-    export_onnx(model, path, tuple(x.shape))
-    feed = {'input': x.numpy()}
-    session = onnxruntime_session(path, torch.get_num_threads(), spinning=False)
-    rows = [Candidate(name, 'onnxruntime', desc, lambda: session.run(None, feed), macs,
-                      reference)]
-    if int8:
-        calibration = [np.random.default_rng(i).uniform(0, 255, x.shape).astype(np.float32)
-                       for i in range(8)]
-        quantize_int8(path, int8_path(path), calibration, len(calibration), progress=None)
-        quantized = onnxruntime_session(int8_path(path), torch.get_num_threads(), spinning=False)
-        rows.append(Candidate(name, 'onnxruntime int8', desc,
-                              lambda: quantized.run(None, feed), macs, (name, 'onnxruntime')))
+def onnx_candidates(name: str, path: str, feed: dict, desc: str, macs: Optional[int],
+                    reference: Optional[tuple[str, str]], int8: bool = False,
+                    fp32_nodes: Sequence[str] = ()) -> list[Candidate]:
+    """The graph at ``path`` in ONNX Runtime; with ``int8`` also its quantized version, which
+    is compared with the fp32 row and calibrated on eight random images (speed only)."""
+    rows = []
+    for variant, graph in [('onnxruntime', path), ('onnxruntime int8', int8_path(path))][:1 + int8]:
+        if graph != path:
+            shape = next(iter(feed.values())).shape
+            calibration = [np.random.default_rng(i).uniform(0, 255, shape).astype(np.float32)
+                           for i in range(1, 9)]
+            quantize_int8(path, graph, calibration, 8, nodes_to_exclude=fp32_nodes, progress=None)
+            reference = (name, 'onnxruntime')
+        session = onnxruntime_session(graph, torch.get_num_threads(), spinning=False)
+        rows.append(Candidate(name, variant, desc, lambda s=session: s.run(None, feed), macs,
+                              reference))
     return rows
+
+
+def run(candidates_fn: Callable[[], list[Candidate]], threads_list: Sequence[int], warmup: int,
+        repeats: int, progress: Callable[[str], None] = print, device: str = 'cpu') -> list[dict]:
+    """Time the candidates at each thread count: rows with quartiles, ratios to their
+    references and rates against the matrix product on ``device``."""
+    rows = []
+    for threads in threads_list:
+        torch.set_num_threads(threads)
+        progress(f'{threads} thread(s): measuring the dense matmul ceiling')
+        a, b = torch.randn(1024, 1024, device=device), torch.randn(1024, 1024, device=device)
+        matmul = Candidate('matmul', '', '', lambda: a @ b)
+        time_rounds([matmul], 3, 10, None, device)
+        ceiling = 1024 ** 3 / np.median(matmul.times)
+        progress(f'  {ceiling / 1e9:.1f} G multiply-adds/s; building models')
+        candidates = candidates_fn()
+        progress(f'  timing {len(candidates)} candidates, {warmup} warm-up + {repeats} rounds')
+        with torch.no_grad():
+            time_rounds(candidates, warmup, repeats, progress, device)
+        medians = {(c.name, c.variant, c.input_desc): np.median(c.times) for c in candidates}
+        for c in candidates:
+            q1, med, q3 = np.percentile(c.times, [25, 50, 75]).tolist()
+            row = dict(model=c.name, variant=c.variant, input=c.input_desc,
+                       median_ms=round(1e3 * med, 2), p25_ms=round(1e3 * q1, 2),
+                       p75_ms=round(1e3 * q3, 2), mflops=c.macs and round(c.macs / 1e6, 1))
+            if c.macs:
+                row['gflops_per_s'] = round(c.macs / med / 1e9, 2)
+                if not c.variant.startswith('onnxruntime'):  # the ceiling is PyTorch's matmul
+                    row['pct_of_torch_matmul'] = round(100 * c.macs / med / ceiling, 1)
+            reference = c.reference and medians.get((*c.reference, c.input_desc))
+            if reference:
+                row.update(ratio=round(med / reference, 3), reference=c.reference[0],
+                           reference_variant=c.reference[1])
+            row.update(threads=threads, matmul_gflops_per_s=round(ceiling / 1e9, 1))
+            if device != 'cpu':
+                row['device'] = device_name(device)
+            rows.append(row)
+    return rows
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(['git', *args], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ''
+
+
+def markdown(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """A Markdown table; None cells are empty."""
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    return '\n'.join(lines + ['| ' + ' | '.join('' if c is None else str(c) for c in row) + ' |'
+                              for row in rows])
+
+
+def write_report(rows: list[dict], table: str, out_md: Optional[str] = None,
+                 out_json: Optional[str] = None, progress: Callable[[str], None] = print) -> None:
+    """Print ``table``; write it under its provenance (the command, commit, date, CPU,
+    library versions and GPUs) to ``out_md``, and ``{"provenance": ..., "rows": rows}`` to
+    ``out_json``."""
+    commit = _git('rev-parse', '--short=12', 'HEAD') or 'unknown (not a git checkout)'
+    if _git('status', '--porcelain', '--untracked-files=no'):
+        commit += ' + uncommitted changes'
+    try:
+        cpu = next(line.split(':', 1)[1].strip() for line in
+                   Path('/proc/cpuinfo').read_text().splitlines() if line.startswith('model name'))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or platform.machine()
+    versions = {'python': platform.python_version()}
+    for name in LIBRARIES:  # with the build tag where the module has one (torch 2.11.0+cu130)
+        try:
+            versions[name] = getattr(sys.modules.get(name), '__version__', None) or version(name)
+        except PackageNotFoundError:
+            pass
+    record = dict(command='python ' + shlex.join(sys.argv), commit=commit,
+                  date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+                  cpu=f'{cpu}, {os.cpu_count()} cores', versions=versions)
+    header = [f'- command: `{record["command"]}`', f'- commit: {commit}',
+              f'- date: {record["date"]}', f'- CPU: {record["cpu"]}',
+              '- versions: ' + ', '.join(f'{k} {v}' for k, v in versions.items())]
+    gpus = sorted({r['device'] for r in rows if not r.get('device', 'cpu').startswith('cpu')})
+    if gpus:
+        record['gpu'] = ', '.join(gpus)
+        header.append(f'- GPU: {record["gpu"]}')
+    print(table)
+    for path, text in ((out_md, '\n'.join(header) + '\n\n' + table + '\n'),
+                       (out_json, json.dumps(dict(provenance=record, rows=rows), indent=2))):
+        if path:
+            with atomic_open(path) as f:
+                f.write(text)
+            progress(f'wrote {path}')
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The latency rows; a GPU's name above them where they ran on one."""
+    devices = sorted({r['device'] for r in rows if 'device' in r})
+    return (f'Device: {", ".join(devices)} (threads are CPU threads)\n\n' if devices else '') + \
+        markdown(['model', 'variant', 'input', 'threads', 'median ms (p25-p75)', 'MFLOPs',
+                  'GFLOP/s', '% of PyTorch matmul rate', 'ratio to peer'],
+                 [[r['model'], r['variant'], r['input'], r['threads'],
+                   f'{r["median_ms"]:.1f} ({r["p25_ms"]:.1f}-{r["p75_ms"]:.1f})', r['mflops'],
+                   r.get('gflops_per_s'), r.get('pct_of_torch_matmul'),
+                   f'{r["ratio"]:.2f} ({r["reference"]}, {r["reference_variant"]})'
+                   if 'ratio' in r else None] for r in rows])
 
 
 def backbone_candidates(specs, peers, height, width, batch, ablation, onnx, compile_,
                         workdir, int8=False) -> list[Candidate]:
-    """Peers and ShuffleNets (each fast-path step with ``ablation``), eager and in ONNX
-    Runtime. Eager rows are compared with MobileNetV2 eager, ONNX Runtime rows with
-    MobileNetV2 in ONNX Runtime."""
+    """Peers, then ShuffleNets (each of :data:`ABLATION_STEPS` with ``ablation``: copies of
+    one model, ``+fuse BN`` by mmcv's ``fuse_conv_bn`` alone), eager and in ONNX Runtime,
+    compared with MobileNetV2 in the same runtime."""
     x = torch.randn(batch, 3, height, width)
     desc = f'{batch}x3x{height}x{width}'
-    has_ref = 'mobilenet_v2' in peers
     rows = []
 
     def add(name, variant, model, macs, exported=False):
-        rows.append(Candidate(name, variant, desc, lambda m=model: m(x), macs,
-                              ('mobilenet_v2', 'torchvision') if has_ref else None))
+        ref = 'mobilenet_v2' in peers
+        rows.append(Candidate(name, variant, desc, lambda: model(x), macs,
+                              ('mobilenet_v2', 'torchvision') if ref else None))
         if onnx and exported:
-            rows.extend(onnx_rows(name, model, x, desc, macs, ('mobilenet_v2', 'onnxruntime')
-                                  if has_ref else None, workdir, int8))
+            path = f'{workdir}/{name}_{desc}.onnx'
+            export_onnx(model, path, tuple(x.shape))
+            rows.extend(onnx_candidates(name, path, {'input': x.numpy()}, desc, macs,
+                                        ('mobilenet_v2', 'onnxruntime') if ref else None, int8))
+
+    def macs_of(model):
+        try:
+            return count_complexity(model, x)['flops']
+        except Exception:  # tracing fails for some peer models; the row then has no rate
+            return None
 
     for peer in peers:
-        model = torchvision_classifier(peer)
-        add(peer, 'torchvision', model, _macs(model, x), exported=True)
-    for groups, widen in parse_specs(specs):
+        model = getattr(torchvision.models, peer)(weights=None).eval()
+        add(peer, 'torchvision', model, macs_of(model), exported=True)
+    for groups, widen in specs:
         name = f'shufflenet_v1_{widen}x_g{groups}'
-        steps = ablation_models(groups, widen)
-        macs = _macs(steps['plain'], x)
+        plain = build_classifier(groups, widen)
+        plain.init_weights()
+        steps = {'plain': plain.eval(), '+fuse BN': fuse_conv_bn(copy.deepcopy(plain))}
+        for label, options in ABLATION_OPTIONS.items():
+            steps[label] = copy.deepcopy(plain).switch_to_deploy(**options)
+        macs = macs_of(plain)
         for label in ABLATION_STEPS if ablation else ('plain', DEPLOY):
             add(name, label, steps[label], macs, exported=label == 'plain')
         if compile_:
-            compiled = copy.deepcopy(steps['plain']).switch_to_deploy(compile=True)
+            compiled = copy.deepcopy(plain).switch_to_deploy(compile=True)
             with torch.no_grad():
                 compiled(x)
             add(name, 'deploy(compile=True)', compiled, macs)
     return rows
 
 
-def run(candidates_fn, threads_list, warmup, repeats, progress=print,
-        device: str = 'cpu') -> list[dict]:
-    """Time the candidates at each thread count; rows with ratios and efficiency (against
-    the matrix product on ``device``, where the candidates run)."""
-    results = []
-    for threads in threads_list:
-        torch.set_num_threads(threads)
-        progress(f'{threads} thread(s): measuring the dense matmul ceiling')
-        ceiling = matmul_macs_per_second(threads, device=device)
-        progress(f'  {ceiling / 1e9:.1f} G multiply-adds/s; building models')
-        torch.set_num_threads(threads)
-        candidates = candidates_fn()
-        progress(f'  timing {len(candidates)} candidates, {warmup} warm-up + {repeats} rounds')
-        time_interleaved(candidates, warmup, repeats, progress)
-        medians = {(c.name, c.variant, c.input_desc): statistics.median(c.times) * 1e3
-                   for c in candidates}
-        for c in candidates:
-            ref_ms = medians.get((*c.reference, c.input_desc)) if c.reference else None
-            row = summarize(c, ceiling, ref_ms)
-            row.update(threads=threads, matmul_gflops_per_s=round(ceiling / 1e9, 1))
-            if device != 'cpu':
-                row['device'] = device_name(device)
-            results.append(row)
-    return results
-
-
-def markdown_table(rows: list[dict]) -> str:
-    head = ('| model | variant | input | threads | median ms (p25-p75) | MFLOPs | GFLOP/s | '
-            '% of PyTorch matmul rate | ratio to peer |')
-    lines = [head, '|' + '---|' * 9]
-    devices = sorted({r['device'] for r in rows if 'device' in r})
-    if devices:  # GPU rows: the device above the table, since figures must name it
-        lines.insert(0, f'Device: {", ".join(devices)} (threads are CPU threads)\n')
-    for r in rows:
-        ratio = '' if r.get('ratio') is None else \
-            f'{r["ratio"]:.2f} ({r["reference"]}, {r["reference_variant"]})'
-        lines.append(
-            f'| {r["model"]} | {r["variant"]} | {r["input"]} | {r["threads"]} | '
-            f'{r["median_ms"]:.1f} ({r["p25_ms"]:.1f}-{r["p75_ms"]:.1f}) | '
-            f'{"" if r["mflops"] is None else r["mflops"]} | {r.get("gflops_per_s", "")} | '
-            f'{r.get("pct_of_torch_matmul", "")} | {ratio} |')
-    return '\n'.join(lines)
-
-
 def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], batch: int = 1,
                         ablation: bool = False, onnx: bool = False, compile_: bool = False,
-                        threads: tuple[int, ...] = (1, 2), warmup: int = 3, repeats: int = 20,
+                        threads: Sequence[int] = (1, 2), warmup: int = 3, repeats: int = 20,
                         out_md: Optional[str] = None, out_json: Optional[str] = None,
                         int8: bool = False,
                         progress: Callable[[str], None] = print) -> list[dict]:
@@ -302,17 +308,23 @@ def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], ba
     Raises:
         ConfigError: before anything is built, for a value that cannot work.
     """
-    check_report_paths(out_md, out_json)
-    check_at_least(1, threads=threads, repeats=repeats, batch=batch)
-    check_at_least(0, warmup=warmup)
-    parse_specs(specs)
-    check_peers(peers)
+    check_options(out_md, out_json, threads=threads, repeats=repeats, batch=batch,
+                  warmup=warmup)
+    parsed = parse_specs(specs)
+    known = torchvision.models.list_models(module=torchvision.models)
+    for peer in [p for p in peers if p not in known]:
+        near = difflib.get_close_matches(peer, known, n=4)
+        hint = f'did you mean {", ".join(near)}? ' if near else ''
+        raise ConfigError(f'--peers {peer}: not a torchvision classification model; '
+                          f'{hint}(all: torchvision.models.list_models(), e.g. '
+                          'mobilenet_v2, shufflenet_v2_x1_0, resnet18)')
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
-        for h, w in parse_sizes(sizes):
+        for h, w in [parse_size(s, '--sizes takes HEIGHTxWIDTH values such as 224x224')
+                     for s in sizes]:
             progress(f'input {batch}x3x{h}x{w}')
-            rows += run(lambda h=h, w=w: backbone_candidates(
-                specs, peers, h, w, batch, ablation, onnx, compile_, workdir, int8),
-                threads, warmup, repeats, progress)
+            rows += run(lambda: backbone_candidates(parsed, peers, h, w, batch, ablation, onnx,
+                                                    compile_, workdir, int8),
+                        threads, warmup, repeats, progress)
     write_report(rows, markdown_table(rows), out_md, out_json, progress)
     return rows

@@ -4,14 +4,28 @@ import pytest
 import torch
 
 from shufflenet_det.analysis.benchmark import ABLATION_STEPS
+from shufflenet_det.analysis.detector_benchmark import TORCHVISION_320, torchvision_detector
 
 from ..helpers import REPO, load_tool
 
 bench_tool = load_tool('benchmark')
 
-pytestmark = pytest.mark.slow
 
 
+@pytest.mark.parametrize('proposals, expected', [(None, 150), (40, 40)])
+def test_the_torchvision_peer_keeps_the_requested_proposals(proposals, expected):
+    model = torchvision_detector(TORCHVISION_320, proposals)
+    assert model.rpn._pre_nms_top_n['testing'] == model.rpn._post_nms_top_n['testing'] == expected
+    seen = []
+    model.roi_heads.box_roi_pool.register_forward_hook(
+        lambda module, args, out: seen.append(len(args[1][0])))
+    with torch.no_grad():
+        model([torch.rand(3, 64, 64)])
+    assert seen == [expected]  # NMS is lifted, so random weights keep every proposal
+
+
+
+@pytest.mark.slow
 def test_backbone_mode_reports_every_row_with_ratios_and_efficiency(tmp_path, capsys,
                                                                     monkeypatch):
     out_json, out_md = tmp_path / 'b.json', tmp_path / 'b.md'
@@ -58,6 +72,7 @@ def test_backbone_mode_reports_every_row_with_ratios_and_efficiency(tmp_path, ca
     assert '[benchmark] 1 thread(s): measuring the dense matmul ceiling' in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_detector_mode_times_configs_next_to_torchvision(tmp_path):
     out_json = tmp_path / 'd.json'
     bench_tool.main(['detector', str(REPO / 'configs/faster_rcnn_shufflenet1x_300_coco.py'),
@@ -74,6 +89,22 @@ def test_detector_mode_times_configs_next_to_torchvision(tmp_path):
     assert rows[1]['reference_variant'] == 'torchvision'
 
 
+@pytest.mark.slow
+def test_detector_mode_names_the_peer_s_proposal_count_and_compares_at_the_config_s(tmp_path):
+    out_json = tmp_path / 'd.json'
+    bench_tool.main(['detector', str(REPO / 'configs/faster_rcnn_shufflenet_demo.py'),
+                     '--peer-proposals', '50', '100', '--short-side', '128', '--threads', '1',
+                     '--repeats', '1', '--warmup', '0', '--out-json', str(out_json)])
+    rows = json.loads(out_json.read_text())['rows']
+    peer = 'fasterrcnn_mobilenet_v3_large_320_fpn'
+    assert [(r['model'], r['variant']) for r in rows] == [
+        (f'{peer} (50 proposals)', 'torchvision'), (f'{peer} (100 proposals)', 'torchvision'),
+        ('faster_rcnn_shufflenet_demo', 'plain')]
+    # The demo config keeps 100 proposals (test_cfg.rpn.max_per_img).
+    assert rows[2]['reference'] == f'{peer} (100 proposals)'
+
+
+@pytest.mark.slow
 def test_detector_mode_adds_onnxruntime_rows_on_both_sides(tmp_path):
     out_json = tmp_path / 'd.json'
     bench_tool.main(['detector', str(REPO / 'configs/faster_rcnn_shufflenet_demo.py'),
