@@ -1,26 +1,17 @@
-"""The CPU inference fast path of a whole detector or classifier.
+"""The PyTorch CPU fast path of a whole detector or classifier (inference only).
 
-Each ShuffleNet module converts itself (``switch_to_deploy``: BN folded into the
-convolutions, pointwise convolutions as batched matmuls, pools in channels_last,
-in-place merges; see ``shufflenet_det/models/layers/shuffle_unit.py``). This file
-finds those modules in any model, as timm's ``reparameterize_model`` does, and
-adds what belongs to the detector rather than to ShuffleNet: mmcv's RoIAlign
-computed by torchvision's faster CPU kernel. Outputs change only by float
-rounding.
+Each ShuffleNet module converts itself (``switch_to_deploy``, see
+``shufflenet_det/models/layers/shuffle_unit.py``); this file finds those modules in any
+model and computes mmcv's RoIAlign with torchvision's faster CPU kernel. Outputs change
+only by float rounding.
 """
 from mmcv.ops import RoIAlign
 from torch import Tensor, nn
 
 
 class TorchvisionRoIAlign(nn.Module):
-    """mmcv's ``RoIAlign`` (average mode) computed by ``torchvision.ops.roi_align``.
-
-    Same sampling and alignment, identical outputs; torchvision's CPU kernel is the
-    faster one (timed in docs/deploy.md, The PyTorch fast path).
-
-    Args:
-        layer (nn.Module): The mmcv ``RoIAlign`` to replace.
-    """
+    """mmcv's average-mode ``RoIAlign`` (``layer``) computed by ``torchvision.ops.roi_align``:
+    same sampling and alignment, identical outputs."""
 
     def __init__(self, layer: nn.Module) -> None:
         super().__init__()
@@ -38,14 +29,8 @@ class TorchvisionRoIAlign(nn.Module):
 
 
 def switch_model_to_deploy(model: nn.Module, **kwargs) -> int:
-    """Call ``switch_to_deploy(**kwargs)`` on every outermost module of ``model`` that has one.
-
-    A module that converts itself also converts its children, so the search does not
-    descend into it.
-
-    Returns:
-        int: How many modules were converted.
-    """
+    """Call ``switch_to_deploy(**kwargs)`` on every outermost module of ``model`` that has
+    one (it converts its children too); returns how many were converted."""
     converted = 0
     for child in model.children():
         if callable(getattr(child, 'switch_to_deploy', None)):
@@ -57,21 +42,17 @@ def switch_model_to_deploy(model: nn.Module, **kwargs) -> int:
 
 
 def deploy_detector(model: nn.Module, **kwargs) -> nn.Module:
-    """The fast path for a whole MMDetection detector, in place (inference only).
+    """The fast path for a whole MMDetection detector, in place; returns ``model`` in eval mode.
 
-    Every ShuffleNet V1 backbone and shared head switches to deploy (``kwargs`` are
-    passed on: ``memory_format``, ``pointwise``, ``fast_shuffle``, ``merge_inplace``,
-    ``compile``), and mmcv's average-mode RoIAlign layers are computed by
-    torchvision's kernel.
-
-    Returns:
-        nn.Module: ``model``, in eval mode.
+    Every ShuffleNet V1 backbone and shared head switches to deploy (``kwargs`` are passed
+    on: ``memory_format``, ``pointwise``, ``fast_shuffle``, ``merge_inplace``,
+    ``compile``), and mmcv's average-mode RoIAlign layers become
+    :class:`TorchvisionRoIAlign`.
     """
     model.eval()
     switch_model_to_deploy(model, **kwargs)
     for name, module in list(model.named_modules()):
         if isinstance(module, RoIAlign) and module.pool_mode == 'avg':
-            parent_name, _, attr = name.rpartition('.')
-            setattr(model.get_submodule(parent_name) if parent_name else model, attr,
-                    TorchvisionRoIAlign(module))
+            parent, _, attr = name.rpartition('.')
+            setattr(model.get_submodule(parent), attr, TorchvisionRoIAlign(module))
     return model

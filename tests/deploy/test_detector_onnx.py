@@ -11,12 +11,9 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
 
-from shufflenet_det.deploy.box_coding import DeltaCoder
-from shufflenet_det.deploy.detector_export import export_detector_onnx
-from shufflenet_det.deploy.detector_graph import FasterRCNNGraph
-from shufflenet_det.deploy.onnx_export import onnxruntime_session
-from shufflenet_det.deploy.onnx_symbolic import RoiAlignOp, batched_nms_keep
-from shufflenet_det.deploy.legacy_onnx_exporter import torch_onnx_export_legacy
+from shufflenet_det.deploy import (FasterRCNNGraph, export_detector_onnx, onnxruntime_session,
+                                   torch_onnx_export_legacy)
+from shufflenet_det.deploy.graph import DeltaCoder, RoiAlignOp, batched_nms_keep
 from shufflenet_det.models import shufflenet_v1_channels
 
 from ..helpers import REPO
@@ -148,20 +145,21 @@ def test_metadata_records_the_runtime_contract(exported):
     case, model, path, info, _ = exported
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert meta == info['metadata']
-    settings = json.loads(meta['shufflenet_det.settings'])
+    record = ast.literal_eval(meta['shufflenet_det.config'])
     pre = model.data_preprocessor
-    assert settings['preprocess']['mean'] == pre.mean.flatten().tolist()
-    assert settings['preprocess']['pad_size_divisor'] == pre.pad_size_divisor == 32
-    assert settings['rpn']['nms_pre'] == model.rpn_head.test_cfg.nms_pre
-    assert settings['rpn']['nms']['iou_threshold'] == model.rpn_head.test_cfg.nms.iou_threshold
-    assert settings['rcnn']['score_thr'] == model.roi_head.test_cfg.score_thr == 0.05
-    assert settings['rcnn']['max_per_img'] == model.roi_head.test_cfg.max_per_img
-    assert json.loads(meta['shufflenet_det.classes']) == list(model.dataset_meta['classes'])
+    assert record['model.data_preprocessor.mean'] == pre.mean.flatten().tolist()
+    assert record['model.data_preprocessor.pad_size_divisor'] == pre.pad_size_divisor == 32
+    assert record['model.test_cfg.rpn.nms_pre'] == model.rpn_head.test_cfg.nms_pre
+    assert record['model.test_cfg.rpn.nms.iou_threshold'] == \
+        model.rpn_head.test_cfg.nms.iou_threshold
+    assert record['model.test_cfg.rcnn.score_thr'] == model.roi_head.test_cfg.score_thr == 0.05
+    assert record['model.test_cfg.rcnn.max_per_img'] == model.roi_head.test_cfg.max_per_img
+    assert record['model.roi_head.bbox_head.num_classes'] == model.roi_head.bbox_head.num_classes
+    assert record['classes'] == list(model.dataset_meta['classes'])
     assert json.loads(meta['shufflenet_det.input'])['channel_order'] == 'BGR'
-    pipeline = ast.literal_eval(meta['shufflenet_det.test_pipeline'])
-    assert pipeline[0] == dict(type='LoadImageFromFile')
-    assert pipeline[1] == dict(type='Resize', keep_ratio=True,
-                               scale=(256, 256) if case == 'fpn' else (1000, 600))
+    assert record['test_pipeline'][0] == dict(type='LoadImageFromFile')
+    assert record['test_pipeline'][1] == dict(type='Resize', keep_ratio=True,
+                                              scale=(256, 256) if case == 'fpn' else (1000, 600))
     assert meta['shufflenet_det.layout'] == ('FPN' if case == 'fpn' else 'C4')
 
 
