@@ -1,21 +1,26 @@
-"""Checkpoint reading, strict loading, conversion and safe ``torch.load``."""
-from .convert import convert_file
-from .detector_init import ShuffleNetPretrainedInit, check_input_convention
-from .detector_loading import load_detector
-from .export import BACKBONE_PREFIX, export_backbone
-from .files import (CheckpointFileError, UnsafeCheckpointError, atomic_save, checkpoint_exists,
-                    load_checkpoint_file, read_checkpoint)
-from .formats import ConversionError
+"""Checkpoints: reading files safely (``files``, ``digest``), loading weights strictly
+(``loading``), converting the public formats (``convert``, ``megvii``), and initialising
+models from ImageNet weights (``pretrained``)."""
+from .convert import (BACKBONE_PREFIX, OPENMMLAB_INPUT_CONVENTION, ConversionError,
+                      convert_file, export_backbone)
+from .digest import DIGEST_KEY, record_tensor_digest
+from .files import (CheckpointFileError, UnsafeCheckpointError, allow_mmengine_checkpoints,
+                    atomic_save, checkpoint_exists, load_checkpoint_file, mmengine_loads_safely,
+                    read_checkpoint, safe_torch_load)
+from .loading import (check_checkpoint_fits_model, check_shuffle_order, load_detector,
+                      load_model_checkpoint, load_parts, load_strict, select_prefix,
+                      shufflenet_modules, state_shapes)
 from .megvii import MEGVII_INPUT_CONVENTION
-from .openmmlab import OPENMMLAB_INPUT_CONVENTION
-from .pretrained import (StrictPretrainedInit, check_shuffle_order, load_model_checkpoint,
-                         load_parts, load_strict, select_prefix, shufflenet_modules)
-from .safe_globals import allow_mmengine_checkpoints
+from .pretrained import (ShuffleNetPretrainedInit, StrictPretrainedInit, check_input_convention,
+                         check_pretrained_files, configure_training_from_scratch)
 
-__all__ = ['BACKBONE_PREFIX', 'MEGVII_INPUT_CONVENTION', 'OPENMMLAB_INPUT_CONVENTION',
-           'CheckpointFileError', 'ConversionError', 'ShuffleNetPretrainedInit',
-           'StrictPretrainedInit', 'UnsafeCheckpointError', 'allow_mmengine_checkpoints',
-           'atomic_save', 'check_input_convention', 'check_shuffle_order', 'checkpoint_exists',
-           'convert_file', 'export_backbone', 'load_checkpoint_file', 'load_detector',
-           'load_model_checkpoint', 'load_parts', 'load_strict', 'read_checkpoint',
-           'select_prefix', 'shufflenet_modules']
+__all__ = ['BACKBONE_PREFIX', 'DIGEST_KEY', 'MEGVII_INPUT_CONVENTION',
+           'OPENMMLAB_INPUT_CONVENTION', 'CheckpointFileError', 'ConversionError',
+           'ShuffleNetPretrainedInit', 'StrictPretrainedInit', 'UnsafeCheckpointError',
+           'allow_mmengine_checkpoints', 'atomic_save', 'check_checkpoint_fits_model',
+           'check_input_convention', 'check_pretrained_files', 'check_shuffle_order',
+           'checkpoint_exists', 'configure_training_from_scratch', 'convert_file',
+           'export_backbone', 'load_checkpoint_file', 'load_detector', 'load_model_checkpoint',
+           'load_parts', 'load_strict', 'mmengine_loads_safely', 'read_checkpoint',
+           'record_tensor_digest', 'safe_torch_load', 'select_prefix', 'shufflenet_modules',
+           'state_shapes']

@@ -1,21 +1,14 @@
 """A digest of a checkpoint's tensors, recorded in its ``meta`` and checked when it is read.
 
-A zip archive written by ``torch.save`` stores each tensor's bytes uncompressed and
-unchecked: a flipped bit on a disk, in a copy or a download loads without complaint
-and computes something else. Every checkpoint this project writes records
-``meta['tensor_digest'] = {'algorithm': ..., 'value': ...}`` over the name, dtype,
-shape and bytes of every tensor outside ``meta`` (the state dict, and in a training
-checkpoint the optimizer state and the message hub's generator states), and the
-loaders compare it (:func:`check_tensor_digest`).
-
-The digest is CRC-32 (``zlib.crc32``, the checksum zip archives use), chained over the
-tensors in name order. It finds every error of up to 32 consecutive bits for certain
-and other damage with a chance of 1 - 2**-32, at about twice the speed of ``hashlib``'s
-BLAKE2b. It guards against accidents, not against someone who rewrites the file and its
-``meta``.
+``torch.save`` stores each tensor's bytes uncompressed and unchecked, so a flipped bit on a
+disk, in a copy or a download loads without complaint. Every checkpoint this project writes
+records ``meta['tensor_digest'] = {'algorithm': 'crc32', 'value': ...}``: CRC-32 (the
+checksum of zip archives) chained, in name order, over the name, dtype, shape and bytes of
+every tensor outside ``meta``. It guards against accidents, not against someone who
+rewrites the file and its ``meta``.
 """
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Optional
 
 import torch
@@ -26,7 +19,7 @@ ALGORITHM = 'crc32'
 MATCH, MISMATCH, ABSENT, UNKNOWN_ALGORITHM = 'match', 'mismatch', 'absent', 'unknown algorithm'
 
 
-def _named_tensors(obj, path: str) -> Iterator[tuple[str, torch.Tensor]]:
+def _named_tensors(obj, path: str):
     if isinstance(obj, torch.Tensor):
         yield path, obj
     elif isinstance(obj, Mapping):
@@ -39,44 +32,23 @@ def _named_tensors(obj, path: str) -> Iterator[tuple[str, torch.Tensor]]:
 
 def named_tensors(ckpt: Mapping) -> list[tuple[str, torch.Tensor]]:
     """Every tensor of ``ckpt`` outside ``meta``, named by its path, in name order."""
-    found = []
-    for key, value in ckpt.items():
-        if key != 'meta':
-            found += _named_tensors(value, str(key))
-    return sorted(found, key=lambda item: item[0])
-
-
-def _tensor_bytes(tensor: torch.Tensor) -> memoryview:
-    """The tensor's elements as bytes (any dtype, bfloat16 included)."""
-    flat = tensor.detach().cpu().contiguous().reshape(-1)
-    return memoryview(flat.view(torch.uint8).numpy())
+    return sorted((item for key, value in ckpt.items() if key != 'meta'
+                   for item in _named_tensors(value, str(key))), key=lambda item: item[0])
 
 
 def compute_tensor_digest(ckpt: Mapping) -> dict:
-    """``{'algorithm': 'crc32', 'value': '8 hex digits'}`` over the tensors of ``ckpt``.
-
-    A bare state dict (names to tensors) is digested as it is; a checkpoint dict
-    over every tensor outside its ``meta``.
-    """
+    """``{'algorithm': 'crc32', 'value': '8 hex digits'}`` over the tensors outside ``meta``."""
     crc = 0
     for name, tensor in named_tensors(ckpt):
-        header = f'{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0'
-        crc = zlib.crc32(header.encode(), crc)
+        crc = zlib.crc32(f'{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0'.encode(), crc)
         if tensor.layout == torch.strided:  # sparse tensors do not occur in checkpoints
-            crc = zlib.crc32(_tensor_bytes(tensor), crc)
+            flat = tensor.detach().cpu().contiguous().reshape(-1)
+            crc = zlib.crc32(memoryview(flat.view(torch.uint8).numpy()), crc)
     return dict(algorithm=ALGORITHM, value=f'{crc:08x}')
 
 
 def record_tensor_digest(ckpt: dict) -> dict:
-    """Store the digest of ``ckpt``'s tensors in ``ckpt['meta']`` (created if absent).
-
-    ``ckpt`` must be a checkpoint dict (``state_dict``, ``meta``, ...), not a bare
-    state dict, because the digest lives in ``meta``. ``meta`` is replaced by a copy,
-    so a dict the caller passed in as ``meta`` is not changed.
-
-    Returns:
-        dict: ``ckpt``.
-    """
+    """Store the digest of ``ckpt``'s tensors in a copy of ``ckpt['meta']``; returns ``ckpt``."""
     meta = dict(ckpt.get('meta') or {})
     meta.pop(DIGEST_KEY, None)
     ckpt['meta'] = meta
@@ -92,13 +64,7 @@ def recorded_tensor_digest(ckpt) -> Optional[Mapping]:
 
 
 def check_tensor_digest(ckpt) -> str:
-    """Compare ``ckpt``'s tensors with the digest its ``meta`` records.
-
-    Returns:
-        str: :data:`MATCH`, :data:`MISMATCH`, :data:`ABSENT` (nothing recorded: a file
-        written by other programs, e.g. Megvii's, OpenMMLab's or MMDetection's) or
-        :data:`UNKNOWN_ALGORITHM` (recorded with a hash this version does not know).
-    """
+    """:data:`MATCH`, :data:`MISMATCH`, :data:`ABSENT` or :data:`UNKNOWN_ALGORITHM`."""
     recorded = recorded_tensor_digest(ckpt)
     if recorded is None:
         return ABSENT

@@ -1,24 +1,134 @@
-"""Reading and writing checkpoint files: safely, completely, with errors that name the file."""
+"""Reading and writing checkpoint files: safely, completely, with errors that name the file.
+
+Only tensors, plain containers and the types an MMEngine checkpoint holds
+(:data:`SAFE_GLOBALS`: ``HistoryBuffer``, NumPy arrays and scalars) are ever unpickled:
+
+- **torch >= 2.6**: ``torch.load(weights_only=True)`` inside
+  ``torch.serialization.safe_globals(...)``, which allows them for that load only;
+- **older torch** (the classic stack's 2.1 has no list to extend): Python's unpickler
+  restricted as its documentation recommends ("Restricting Globals"), resolving only torch's
+  weights-only list plus :data:`SAFE_GLOBALS` and refusing anything else with torch's words.
+
+mmengine's ``HistoryBuffer`` also pickles its class's statistics methods, as
+``builtins.getattr(HistoryBuffer, 'min')``; :func:`history_buffer_statistic` stands in for
+that ``getattr`` and returns nothing else. Nothing here changes torch's settings at import;
+:func:`allow_mmengine_checkpoints` does, for the whole process, when a user's script calls it.
+"""
+import _codecs
+import _compat_pickle
+import builtins
+import collections
 import os
 import pickle
 import re
-from collections.abc import Mapping
+import types
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
-from mmengine.logging import print_log
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.logging import HistoryBuffer, print_log
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
 from ..errors import InputError, InputFileNotFoundError
 from ..fileio import atomic_open
+from ..versions import release
 from .digest import (ABSENT, MATCH, MISMATCH, check_tensor_digest, record_tensor_digest,
                      recorded_tensor_digest)
-from .safe_globals import safe_torch_load
 
-# torch.save writes a zip archive; files of torch < 1.6 and bare pickles start with the
-# pickle protocol opcode.
-_ZIP_MAGIC = b'PK\x03\x04'
-_PICKLE_MAGIC = b'\x80'
+SAFE_TYPES = [
+    HistoryBuffer, np.ndarray, np.dtype,
+    # From NumPy's own pickles: NumPy 2 moved them from numpy.core to numpy._core.
+    np.zeros(1).__reduce__()[0], np.float64(0).__reduce__()[0],
+    *(type(np.dtype(t)) for t in (np.float16, np.float32, np.float64, np.int8, np.int16,
+                                  np.int32, np.int64, np.uint8, np.bool_)),
+]
+HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def history_buffer_statistic(obj, name: str):
+    """``getattr`` as an unpickled checkpoint may call it: ``HistoryBuffer``'s statistics only."""
+    if obj is HistoryBuffer and name in HISTORY_BUFFER_STATISTICS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        'Weights only load failed. Unsupported global: GLOBAL builtins.getattr (a checkpoint '
+        f'may only look up HistoryBuffer.{"/".join(HISTORY_BUFFER_STATISTICS)} through it, '
+        f'not {getattr(obj, "__name__", type(obj).__qualname__)}.{name})')
+
+
+# The types, and the getattr stand-in under the name a pickle calls it by.
+SAFE_GLOBALS = [*SAFE_TYPES, (history_buffer_statistic, 'builtins.getattr')]
+# The first torch whose allow-list takes (object, 'module.name') pairs for one load.
+HAS_SAFE_GLOBALS = release(torch.__version__) >= (2, 6)
+
+
+def restricted_pickle_module(safe_types) -> types.ModuleType:
+    """A ``pickle_module`` for ``torch.load`` resolving only torch's weights-only globals,
+    a few plain types torch 2.1's list lacks, and ``safe_types`` (objects, or
+    ``(object, 'module.name')`` pairs as ``torch.serialization.add_safe_globals`` takes)."""
+    allowed = dict(torch._weights_only_unpickler._get_allowed_globals())
+    # MultiStepLR keeps its milestones in a Counter; protocol 2 writes bytes through
+    # _codecs.encode.
+    for obj in (collections.Counter, builtins.set, builtins.bytearray, builtins.complex,
+                _codecs.encode):
+        allowed[f'{obj.__module__}.{obj.__qualname__}'] = obj
+    for item in safe_types:
+        obj, name = item if isinstance(item, tuple) else (
+            item, f'{item.__module__}.{item.__qualname__}')
+        allowed[name] = obj
+        # A file written with either NumPy major must load with the other.
+        for prefix, alias in (('numpy._core.', 'numpy.core.'), ('numpy.core.', 'numpy._core.')):
+            if name.startswith(prefix):
+                allowed[alias + name[len(prefix):]] = obj
+
+    class Unpickler(pickle.Unpickler):
+
+        def find_class(self, module: str, name: str):
+            # Protocol 2 spells Python 3's names the Python 2 way (__builtin__.set).
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+            if f'{module}.{name}' not in allowed:
+                raise pickle.UnpicklingError(
+                    f'Weights only load failed. Unsupported global: GLOBAL {module}.{name}')
+            return allowed[f'{module}.{name}']
+
+    module = types.ModuleType('shufflenet_det_restricted_pickle')  # torch reads its __name__
+    module.Unpickler = Unpickler
+    module.load = lambda file, **kwargs: Unpickler(file, **kwargs).load()
+    return module
+
+
+_RESTRICTED_PICKLE = None if HAS_SAFE_GLOBALS else restricted_pickle_module(SAFE_GLOBALS)
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Let torch's own safe loader read MMEngine's checkpoints anywhere in this process.
+
+    For a user's script in which MMEngine or mmdet calls ``torch.load(weights_only=True)``
+    (``DetInferencer(weights=...)``, ``Runner.resume``). It **changes process-wide state**
+    (``torch.serialization.add_safe_globals``); ``import shufflenet_det`` never calls it.
+    Idempotent; does nothing on torch < 2.6, where :func:`mmengine_loads_safely` serves.
+    """
+    if HAS_SAFE_GLOBALS:
+        torch.serialization.add_safe_globals(SAFE_GLOBALS)
+
+
+def safe_torch_load(path, map_location='cpu'):
+    """``torch.load`` that unpickles only tensors, plain containers and :data:`SAFE_GLOBALS`.
+
+    Raises:
+        pickle.UnpicklingError: another type, named as ``Unsupported global: GLOBAL
+            module.name``.
+    """
+    if not HAS_SAFE_GLOBALS:
+        return torch.load(path, map_location=map_location, weights_only=False,
+                          pickle_module=_RESTRICTED_PICKLE)
+    # Only what is missing: the context removes what it added, so a user's own
+    # allow_mmengine_checkpoints() stays in force.
+    present = set(torch.serialization.get_safe_globals())
+    with torch.serialization.safe_globals([g for g in SAFE_GLOBALS if g not in present]):
+        return torch.load(path, map_location=map_location, weights_only=True)
 
 
 class CheckpointFileError(InputError, ValueError):
@@ -32,10 +142,8 @@ class UnsafeCheckpointError(CheckpointFileError):
 def atomic_save(obj, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename it into place.
 
-    An interrupted save leaves no partial file at ``path``. A checkpoint dict (one
-    holding ``state_dict``) gets the digest of its tensors in ``meta['tensor_digest']``
-    (:mod:`~shufflenet_det.checkpoint.digest`), which :func:`load_checkpoint_file`
-    checks; ``obj`` itself is not changed.
+    A checkpoint dict (one holding ``state_dict``) is saved with the digest of its tensors
+    in ``meta['tensor_digest']``; ``obj`` itself is not changed.
     """
     if isinstance(obj, Mapping) and 'state_dict' in obj:
         obj = record_tensor_digest(dict(obj))
@@ -44,20 +152,8 @@ def atomic_save(obj, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def _unpickle_checkpoint_file(path: str | os.PathLike, map_location='cpu'):
-    """Safe ``torch.load`` of ``path``, with errors that say what is wrong with the file.
-
-    Only tensors, plain containers and MMEngine's checkpoint types are unpickled, on
-    every supported torch (:func:`~shufflenet_det.checkpoint.safe_globals.safe_torch_load`);
-    safe loading is never switched off.
-
-    Raises:
-        InputFileNotFoundError: ``path`` does not exist.
-        UnsafeCheckpointError: the file holds another pickled type (named in the message).
-        CheckpointFileError: the file is a directory, empty, truncated, or not a
-            PyTorch checkpoint.
-    """
-    path = str(path)
+def _unpickle(path: str, map_location):
+    """:func:`safe_torch_load` of ``path``, with errors that say what is wrong with the file."""
     if not os.path.exists(path):
         raise InputFileNotFoundError(f'checkpoint file not found: {path}')
     if os.path.isdir(path):
@@ -68,8 +164,9 @@ def _unpickle_checkpoint_file(path: str | os.PathLike, map_location='cpu'):
                                   'interrupted copy or download leaves such files')
     with open(path, 'rb') as f:
         head = f.read(4)
-    if not head.startswith((_ZIP_MAGIC, _PICKLE_MAGIC)):
-        # Checked before torch.load, which reports any non-pickle as an unsafe pickle.
+    # torch.save writes a zip archive, torch < 1.6 a bare pickle. Checked before
+    # torch.load, which reports any non-pickle as an unsafe pickle.
+    if not head.startswith((b'PK\x03\x04', b'\x80')):
         raise CheckpointFileError(
             f'{path} ({size} bytes) is not a PyTorch checkpoint: it starts with {head!r}, '
             'neither a zip archive (what torch.save writes) nor a pickle')
@@ -99,14 +196,7 @@ _REPORTED_UNVERIFIED: set[str] = set()
 
 
 def verify_tensor_digest(ckpt, source: str) -> None:
-    """Check a loaded checkpoint's tensors against the digest recorded when it was written.
-
-    A file without a digest (Megvii's, OpenMMLab's, MMDetection's) passes, with one log
-    line per file saying that its content could not be verified.
-
-    Raises:
-        CheckpointFileError: the tensors differ from the recorded digest.
-    """
+    """Refuse tensors that differ from their recorded digest; log once per file without one."""
     status = check_tensor_digest(ckpt)
     if status == MISMATCH:
         raise CheckpointFileError(
@@ -123,11 +213,7 @@ def verify_tensor_digest(ckpt, source: str) -> None:
 
 
 def load_checkpoint_file(path: str | os.PathLike, map_location='cpu'):
-    """Read ``path`` safely (:func:`_unpickle_checkpoint_file`) and verify its content.
-
-    Only tensors, plain containers and MMEngine's checkpoint types are unpickled, and
-    the tensors are checked against the digest this project records when it writes
-    a checkpoint (:func:`verify_tensor_digest`).
+    """Read ``path`` safely and check its tensors against their recorded digest.
 
     Raises:
         InputFileNotFoundError: ``path`` does not exist.
@@ -135,7 +221,7 @@ def load_checkpoint_file(path: str | os.PathLike, map_location='cpu'):
         CheckpointFileError: the file is a directory, empty, truncated, not a PyTorch
             checkpoint, or its tensors do not match their recorded digest.
     """
-    ckpt = _unpickle_checkpoint_file(path, map_location)
+    ckpt = _unpickle(str(path), map_location)
     verify_tensor_digest(ckpt, str(path))
     return ckpt
 
@@ -146,17 +232,14 @@ def checkpoint_exists(path: str) -> bool:
 
 
 def read_checkpoint(path: str, map_location: str = 'cpu') -> tuple[dict, dict]:
-    """The state dict and ``meta`` of a checkpoint file (``meta`` is ``{}`` if absent).
+    """The state dict and ``meta`` (``{}`` if absent) of a checkpoint file or URL.
 
-    Accepts a bare state dict or a dict holding one under ``state_dict``. Local files
-    are read by :func:`~shufflenet_det.checkpoint.files.load_checkpoint_file` (safe
-    loading, errors naming the file); URLs and ``open-mmlab://``-style paths by
-    MMEngine's loader. Every tool reads a checkpoint through this, once.
+    Local files are read by :func:`load_checkpoint_file`, URLs and ``open-mmlab://``-style
+    paths by MMEngine's loader.
 
     Raises:
         InputFileNotFoundError: ``path`` is a local path that does not exist.
-        CheckpointFileError: the file is truncated, corrupt, not a checkpoint, holds
-            objects that safe loading refuses, or holds no state dict.
+        CheckpointFileError: the file cannot be read safely, or holds no state dict.
     """
     if '://' in str(path):
         ckpt = _load_checkpoint(path, map_location=map_location)
@@ -170,3 +253,22 @@ def read_checkpoint(path: str, map_location: str = 'cpu') -> tuple[dict, dict]:
             f'{path} does not hold a state dict (a mapping of names to tensors)')
     meta = ckpt.get('meta') if 'state_dict' in ckpt else None
     return dict(state), dict(meta) if isinstance(meta, Mapping) else {}
+
+
+@contextmanager
+def mmengine_loads_safely() -> Iterator[None]:
+    """Route MMEngine's local checkpoint reads (``load_from``, ``--resume``, ``Pretrained``)
+    through :func:`load_checkpoint_file`, then restore its own loader.
+
+    MMEngine reads local files with a bare ``torch.load``: unsafe on torch < 2.6, and
+    refusing ``HistoryBuffer`` from 2.6. The tools in ``tools/`` run inside this.
+    """
+    previous = CheckpointLoader._schemes.get('')  # '' is MMEngine's prefix for local paths
+    CheckpointLoader.register_scheme(
+        prefixes='', force=True, loader=lambda filename, map_location=None:
+        load_checkpoint_file(os.path.expanduser(filename), map_location))
+    try:
+        yield
+    finally:
+        if previous is not None:
+            CheckpointLoader.register_scheme(prefixes='', loader=previous, force=True)

@@ -1,197 +1,236 @@
-"""Strict loading of pretrained weights.
+"""Initialising a model from an ImageNet checkpoint through its ``init_cfg``, strictly.
 
-MMEngine's ``Pretrained`` initialiser loads with ``strict=False`` and only logs
-what it skipped, and ``nn.Module.load_state_dict`` may copy part of a checkpoint
-before it raises on a shape mismatch. Here every key and shape is checked first;
-a module is either loaded completely or left untouched with an error that names
-what does not match.
+- ``'StrictPretrained'`` (:class:`StrictPretrainedInit`): what a ShuffleNet module's own
+  ``init_cfg=dict(type='Pretrained', ...)`` becomes, by that registry name, so that
+  ``models/`` never imports this package. MMEngine's ``Pretrained`` loads with
+  ``strict=False`` and only logs what it skipped.
+- ``'ShuffleNetPretrained'`` (:class:`ShuffleNetPretrainedInit`), set on the detector:
+  ``backbone.*`` go to the backbone and, in the C4 layout where the backbone stops after
+  Stage 3, ``backbone.layers.2.*`` to :class:`~shufflenet_det.models.ShuffleNetV1SharedHead`,
+  checked together. The weights' input convention must equal the data preprocessor's.
+- A missing checkpoint: refused with the way to get it, before training
+  (:func:`check_pretrained_files`) or when the initialiser runs; training from scratch is a
+  choice (``tools/train.py --from-scratch``, :func:`configure_training_from_scratch`).
 
-:class:`StrictPretrainedInit` is registered in MMEngine's ``WEIGHT_INITIALIZERS``
-as ``'StrictPretrained'``. The ShuffleNet modules turn their ``init_cfg=dict(
-type='Pretrained', ...)`` into it by that name, so that ``models/`` never imports
-this package (imports point down: models, then checkpoint).
+Input conventions: ImageNet weights work only on images normalised as in their training
+(Megvii's: BGR 0-255; OpenMMLab's: RGB with ImageNet statistics), which the state dict does
+not show. It is known from ``meta['input_convention']``, else from ``input_convention`` in the
+``init_cfg``, else from OpenMMLab's classifier layout; a file that gives none is refused.
 """
-from collections.abc import Mapping
-from typing import Optional
+import logging
+import os.path as osp
+import re
+from collections.abc import Mapping, MutableMapping
+from typing import Optional, Union
 
-import torch
 from mmengine.logging import print_log
 from mmengine.registry import WEIGHT_INITIALIZERS
 from torch import nn
 
-from ..errors import CheckpointMismatchError
+from ..config import walk
+from ..errors import ConfigError, InputFileNotFoundError
 from ..models.backbones import ShuffleNetV1
 from ..models.roi_heads import ShuffleNetV1SharedHead
+from .convert import OPENMMLAB_FORMAT, OPENMMLAB_INPUT_CONVENTION, missing_required
 from .files import checkpoint_exists, read_checkpoint
-from .formats import strip_module
-from .model_match import key_mismatches, listing, state_shapes
-from .pretrained_files import raise_unless_missing_ok
+from .loading import STRICT_FALSE_HINT, check_shuffle_order, load_parts, select_prefix
+from .megvii import MEGVII_INPUT_CONVENTION
 
-_SHOWN_KEYS = 8
-_STRICT_FALSE_HINT = 'Pass strict=False in the init_cfg to load only the matching tensors.'
+# Initialisers that read a checkpoint file (MMEngine's and this project's).
+PRETRAINED_INITIALISERS = ('ShuffleNetPretrained', 'StrictPretrained', 'Pretrained')
+MEGVII_WEIGHTS_URL = 'https://1drv.ms/f/s!AgaP37NGYuEXhRfQxHRseR7eSxXo'
+_PROJECT_NAME = re.compile(r'shufflenet_v1_(?P<widen>[\d.]+)x_g(?P<groups>\d+)_imagenet\.pth$')
+NAMED_CONVENTIONS = {'megvii': MEGVII_INPUT_CONVENTION, 'openmmlab': OPENMMLAB_INPUT_CONVENTION}
+_STATE_IT = ("state it in the initialiser's init_cfg: input_convention='megvii' (BGR 0-255, "
+             "not normalised), 'openmmlab' (RGB, mean=[123.675, 116.28, 103.53], std=[58.395, "
+             "57.12, 57.375]) or dict(mean=[...], std=[...], bgr_to_rgb=...)")
 
 
-def select_prefix(state: Mapping[str, torch.Tensor], prefix: Optional[str],
-                  source: str) -> dict[str, torch.Tensor]:
-    """Keys of ``state`` under ``prefix``, with the prefix removed.
+def how_to_get(path: str) -> str:
+    """The download and converter commands that produce the ImageNet checkpoint ``path``."""
+    found = _PROJECT_NAME.search(osp.basename(path))
+    source = (f'snetv1_group{int(found["groups"])}_{float(found["widen"])}x.pth.tar' if found
+              else 'snetv1_groupG_Wx.pth.tar')
+    return (f'download {source} from Megvii\'s ShuffleNet-Series ({MEGVII_WEIGHTS_URL}, folder '
+            f'ShuffleNetV1/) and run: python tools/convert_checkpoint.py {source} {path}')
+
+
+def _missing_checkpoint_error(path: str, where: str) -> InputFileNotFoundError:
+    return InputFileNotFoundError(
+        f'pretrained checkpoint {path} ({where}) not found. To get it, {how_to_get(path)}. '
+        'To train from scratch instead, pass --from-scratch to tools/train.py (it also lets '
+        'every BN layer and stage train)')
+
+
+def _nodes(model_cfg):
+    """``(config path, mapping)`` of ``model_cfg`` and each mapping below it, ``init_cfg``
+    values not entered."""
+    for path, node in [((), model_cfg), *walk(model_cfg, skip=('init_cfg',))]:
+        if isinstance(node, MutableMapping):
+            yield 'model' + ''.join(f'[{k}]' if isinstance(k, int) else f'.{k}' for k in path), node
+
+
+def _file_inits(node: MutableMapping) -> list[MutableMapping]:
+    """The items of ``node``'s ``init_cfg`` that read a checkpoint file."""
+    init = node.get('init_cfg')
+    return [item for item in (init if isinstance(init, (list, tuple)) else [init])
+            if isinstance(item, MutableMapping) and item.get('type') in PRETRAINED_INITIALISERS
+            and item.get('checkpoint')]
+
+
+def pretrained_init_cfgs(model_cfg) -> list[tuple[str, MutableMapping]]:
+    """``(config path, init_cfg)`` of every ``init_cfg`` in ``model_cfg`` that reads a file."""
+    return [(f'{path}.init_cfg', item) for path, node in _nodes(model_cfg)
+            for item in _file_inits(node)]
+
+
+def check_pretrained_files(model_cfg) -> None:
+    """Refuse a model config whose pretrained checkpoint files do not exist.
+
+    An ``init_cfg`` with ``missing_ok=True`` is left to its initialiser.
 
     Raises:
-        CheckpointMismatchError: nothing in ``state`` starts with ``prefix``.
+        InputFileNotFoundError: naming the first missing file, where the config names
+            it, how to get it, and ``--from-scratch``.
     """
-    if not prefix:
-        return dict(state)
-    sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    if not sub:
-        tops = sorted({k.split('.', 1)[0] + '.' for k in state})
-        raise CheckpointMismatchError(f'{source} has no keys starting with prefix {prefix!r}; '
-                                      f'its keys start with {tops[:_SHOWN_KEYS]}')
-    return sub
+    for where, init in pretrained_init_cfgs(model_cfg):
+        if not checkpoint_exists(init['checkpoint']) and not init.get('missing_ok'):
+            raise _missing_checkpoint_error(init['checkpoint'], where)
 
 
-def _route(parts: Mapping[str, nn.Module], state: Mapping[str, torch.Tensor]):
-    """Each key to the part with the longest matching prefix; returns (routed, problems)."""
-    prefixes = sorted(parts, key=len, reverse=True)
-    routed = {p: {} for p in prefixes}
-    unused = []
-    for key, value in state.items():
-        prefix = next((p for p in prefixes if key.startswith(p)), None)
-        if prefix is None:
-            unused.append(key)
-        else:
-            routed[prefix][key[len(prefix):]] = value
-    missing, mismatched = [], []
-    for prefix, module in parts.items():
-        wrong, absent, extra = key_mismatches(state_shapes(module.state_dict(), False),
-                                              state_shapes(routed[prefix], False), prefix)
-        mismatched, missing, unused = mismatched + wrong, missing + absent, unused + extra
-    problems = listing((('missing keys', missing), ('unexpected keys', sorted(unused)),
-                        ('shape mismatches', mismatched)), _SHOWN_KEYS)
-    return routed, problems
+def configure_training_from_scratch(model_cfg) -> list[str]:
+    """Change ``model_cfg`` in place for training without ImageNet weights.
 
-
-def load_parts(parts: Mapping[str, nn.Module], state: Mapping[str, torch.Tensor],
-               source: str, strict: bool = True, hint: str = _STRICT_FALSE_HINT) -> int:
-    """Load one state dict into several modules, checked together before anything is copied.
-
-    Each key goes to the part with the longest matching key prefix (``''`` takes the
-    rest) with that prefix removed. Every part must receive exactly its own keys
-    with their shapes, and every key must be used.
-
-    Args:
-        parts (Mapping[str, nn.Module]): Key prefix -> module.
-        state (Mapping[str, Tensor]): The weights.
-        source (str): Where ``state`` came from, for the error message.
-        strict (bool): If False, load the tensors whose names and shapes match,
-            and log what does not match as a warning instead of raising. For
-            users who mean a partial load. Default: True.
-        hint (str): The advice ending the error message. Default: how to ask for
-            a partial load.
+    Every ``init_cfg`` that reads a checkpoint is removed, and every module that keeps BN
+    statistics or stages fixed trains them: ``norm_eval=False``, and ``frozen_stages=-1``
+    where the module has stages.
 
     Returns:
-        int: The number of tensors loaded.
+        list[str]: What was changed, e.g. ``'model.backbone: norm_eval=False'``.
+    """
+    changes = [f'{where}: {init["checkpoint"]} not loaded'
+               for where, init in pretrained_init_cfgs(model_cfg)]
+    for _, node in list(_nodes(model_cfg)):
+        reads = _file_inits(node)
+        if reads:
+            init = node['init_cfg']
+            kept = [i for i in init if i not in reads] if isinstance(init, (list, tuple)) else []
+            node['init_cfg'] = kept or None
+    for where, node in list(_nodes(model_cfg)):
+        kind = getattr(node.get('type'), '__name__', node.get('type'))
+        if kind in ('ShuffleNetV1', 'ShuffleNetV1SharedHead') or 'norm_eval' in node or \
+                'frozen_stages' in node:
+            settings = dict(norm_eval=False)
+            if kind == 'ShuffleNetV1' or 'frozen_stages' in node:
+                settings['frozen_stages'] = -1
+            node.update(settings)
+            changes.append(f'{where}: ' + ', '.join(f'{k}={v}' for k, v in settings.items()))
+    return changes
+
+
+def _unless_missing_ok(module: nn.Module, checkpoint: str, missing_ok: bool) -> None:
+    """What an initialiser does when ``checkpoint`` does not exist: with ``missing_ok`` and
+    nothing in ``module`` kept fixed, log a warning; else raise."""
+    where = f'init_cfg of {type(module).__name__}'
+    if not missing_ok:
+        raise _missing_checkpoint_error(checkpoint, where)
+    fixed = []
+    for name, part in module.named_modules():
+        settings = (['norm_eval=True'] if getattr(part, 'norm_eval', False) else []) + \
+            ([f'frozen_stages={part.frozen_stages}']
+             if getattr(part, 'frozen_stages', -1) >= 0 else [])
+        if settings:
+            fixed.append(f'{name or "the module"} ({type(part).__name__}): {", ".join(settings)}')
+    if fixed:
+        raise ConfigError(
+            f'pretrained checkpoint {checkpoint} not found, and missing_ok=True would train '
+            f'from scratch a model that keeps BN statistics or stages fixed ({"; ".join(fixed)}):'
+            ' its BN statistics would stay at 0 and 1 and its frozen stages random. Get the '
+            f'file ({how_to_get(checkpoint)}), or train from scratch with tools/train.py '
+            '--from-scratch, which sets norm_eval=False and frozen_stages=-1')
+    print_log(f'pretrained checkpoint {checkpoint} ({where}) not found: training from scratch '
+              f'(missing_ok=True). To get it, {how_to_get(checkpoint)}.', logger='current',
+              level=logging.WARNING)
+
+
+def _rounded(convention: Mapping) -> dict:
+    return dict(mean=[round(float(v), 4) for v in convention['mean']],
+                std=[round(float(v), 4) for v in convention['std']],
+                bgr_to_rgb=bool(convention['bgr_to_rgb']))
+
+
+def parse_input_convention(value: Union[None, str, Mapping]) -> Optional[dict]:
+    """A stated ``input_convention`` as ``dict(mean, std, bgr_to_rgb)``; ``None`` stays None.
 
     Raises:
-        CheckpointMismatchError: (``strict=True``) listing missing keys, unused keys
-            and shape mismatches; no module is modified.
+        ConfigError: neither a known name nor a mapping with mean, std (3 values each)
+            and bgr_to_rgb.
     """
-    routed, problems = _route(parts, state)
-    names = ' + '.join(type(m).__name__ for m in parts.values())
-    if problems and strict:
-        raise CheckpointMismatchError(f'{source} does not match {names}; nothing was loaded. '
-                                      + '; '.join(problems) + '. ' + hint)
-    loaded = 0
-    for prefix, module in parts.items():
-        own = module.state_dict()
-        matching = {k: v for k, v in routed[prefix].items()
-                    if k in own and own[k].shape == v.shape}
-        module.load_state_dict(matching, strict=not problems)
-        loaded += len(matching)
-    if problems:
-        print_log(f'partial load (strict=False) of {source} into {names}: loaded {loaded} '
-                  'tensors; the rest keep their initialisation. ' + '; '.join(problems),
-                  logger='current', level=30)
-    return loaded
-
-
-def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load ``state`` into ``module`` only if keys and shapes match exactly.
-
-    Raises:
-        CheckpointMismatchError: listing missing keys, unexpected keys and shape
-            mismatches. ``module`` is not modified.
-    """
-    load_parts({'': module}, state, source)
-
-
-def check_shuffle_order(meta: Mapping, modules: Mapping[str, nn.Module], source: str) -> None:
-    """Refuse weights whose recorded shuffle order differs from a module's.
-
-    The permutation is not in the state dict: weights converted for the official
-    code's inverse shuffle load without complaint into a network that applies the
-    paper's, and compute something else. The converter records the order in
-    ``meta['arch']['shuffle_order']``; files that record none are not checked.
-
-    Args:
-        meta (Mapping): The checkpoint's ``meta``.
-        modules (Mapping[str, nn.Module]): Config path (e.g. ``'model.backbone'``) ->
-            module with a ``shuffle_order`` attribute.
-        source (str): The file, for the message.
-
-    Raises:
-        CheckpointMismatchError: naming the file's order and the module's.
-    """
-    wanted = (meta.get('arch') or {}).get('shuffle_order')
-    if wanted is None:  # a file that records no order: nothing to check against
-        return
-    for name, module in modules.items():
-        have = getattr(module, 'shuffle_order', wanted)
-        if have != wanted:
-            raise CheckpointMismatchError(
-                f"{source} holds weights for shuffle_order='{wanted}' (recorded in its "
-                f"meta['arch']), but {name} is built with shuffle_order='{have}'; the weights "
-                f"would load and compute something else. Set shuffle_order='{wanted}' on {name} in "
-                f"the config.")
-
-
-def shufflenet_modules(model: nn.Module, prefix: str = 'model') -> dict[str, nn.Module]:
-    """``{'model.backbone': ..., 'model.roi_head.shared_head': ...}``: the modules of
-    ``model`` that apply a channel shuffle order."""
-    return {f'{prefix}.{name}' if name else prefix: m for name, m in model.named_modules()
-            if isinstance(m, (ShuffleNetV1, ShuffleNetV1SharedHead))}
-
-
-def load_model_checkpoint(model: nn.Module, ckpt: Mapping, source: str) -> None:
-    """Load a whole-model checkpoint (as ``load_checkpoint_file`` read it) strictly.
-
-    DataParallel's ``module.`` prefix is dropped, as MMEngine's loader does, and a
-    recorded shuffle order must match the model's.
-
-    Raises:
-        CheckpointMismatchError: a missing, unexpected or mis-shaped tensor, or a
-            shuffle order other than the model's; ``model`` is not modified.
-    """
-    state = ckpt.get('state_dict', ckpt)
-    state = {strip_module(k): v for k, v in state.items()}
-    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), Mapping) else {}
-    check_shuffle_order(meta, shufflenet_modules(model), source)
-    load_parts({'': model}, state, source,
-               hint='The checkpoint was trained with another config than this one.')
-
-
-def _c4_hint(module: nn.Module, state: Mapping[str, torch.Tensor]) -> Optional[str]:
-    """The advice for a classifier checkpoint given to a backbone that stops early."""
-    if not isinstance(module, ShuffleNetV1) or module.num_stages == 3:
+    if value is None:
         return None
-    extra = f'layers.{module.num_stages}.'
-    if not any(k.startswith(extra) for k in state):
-        return None
-    return (f'This backbone stops after Stage {module.num_stages + 1} (num_stages='
-            f'{module.num_stages}): in the C4 layout Stage 4 lives in the RoI head '
-            f'(roi_head.shared_head), so the checkpoint\'s {extra}* have no place in the '
-            'backbone, and strict=False would leave the RoI head\'s Stage 4 untrained. '
-            'Initialise the whole detector instead, as the C4 configs do: '
-            "model.init_cfg=dict(type='ShuffleNetPretrained', checkpoint=...) sends "
-            f'{extra}* to the RoI head (shufflenet_det/checkpoint/detector_init.py).')
+    if isinstance(value, str):
+        if value not in NAMED_CONVENTIONS:
+            raise ConfigError(f'input_convention={value!r} is not known; {_STATE_IT}')
+        return _rounded(NAMED_CONVENTIONS[value])
+    if isinstance(value, Mapping) and set(value) == {'mean', 'std', 'bgr_to_rgb'} and \
+            len(value['mean']) == 3 and len(value['std']) == 3:
+        return _rounded(value)
+    raise ConfigError(f'input_convention={value!r} cannot be used; {_STATE_IT}')
+
+
+def resolve_input_convention(meta: Mapping, state: Mapping, stated: Optional[dict],
+                             source: str) -> tuple[dict, str]:
+    """The convention the weights of ``source`` expect, and where that is known from.
+
+    Raises:
+        ConfigError: ``stated`` contradicts the recorded convention, or nothing
+            tells the convention.
+    """
+    recorded = meta.get('input_convention')
+    if recorded is not None:
+        recorded = _rounded(recorded)
+        if stated is not None and stated != recorded:
+            raise ConfigError(
+                f"{source} records input_convention={recorded} in its meta, but the init_cfg "
+                f'states input_convention={stated}. The file\'s record says how its weights '
+                'were trained: remove input_convention from the init_cfg')
+        return recorded, "recorded in the file's meta"
+    if stated is not None:
+        return stated, 'stated in the init_cfg'
+    if not missing_required(state, OPENMMLAB_FORMAT):
+        print_log(f'{source} records no input convention; its layout is that of OpenMMLab\'s '
+                  'ShuffleNetV1 classifiers, which take RGB images normalised with ImageNet '
+                  'statistics, so that convention is checked (if this file was trained '
+                  f'otherwise, {_STATE_IT})', logger='current')
+        return _rounded(OPENMMLAB_INPUT_CONVENTION), "OpenMMLab's, told from the file's layout"
+    raise ConfigError(
+        f"{source} records no input convention (meta['input_convention']) and is not an "
+        "OpenMMLab ShuffleNetV1 classifier file, so nothing says how its weights expect "
+        'images to be normalised, and a detector with another normalisation would train '
+        'on silently. Convert the file with tools/convert_checkpoint.py, which records it, '
+        f'or {_STATE_IT}')
+
+
+def check_input_convention(expected: Mapping, preprocessor: nn.Module, source: str,
+                           origin: str = "recorded in the file's meta") -> None:
+    """Raise ConfigError, naming both, if ``preprocessor`` (a ``DetDataPreprocessor``) does
+    not normalise images as ``expected`` (``mean``, ``std``, ``bgr_to_rgb``) says.
+
+    ``origin`` says in the message where ``expected`` comes from.
+    """
+    want = _rounded(expected)
+    have = dict(mean=[0.0] * 3, std=[1.0] * 3,  # a preprocessor that does not normalise
+                bgr_to_rgb=bool(getattr(preprocessor, '_channel_conversion', False)))
+    if getattr(preprocessor, '_enable_normalize', False):
+        have.update(mean=[round(v, 4) for v in preprocessor.mean.flatten().tolist()],
+                    std=[round(v, 4) for v in preprocessor.std.flatten().tolist()])
+    if have != want:
+        raise ConfigError(
+            f'{source} was trained on images normalised with mean={want["mean"]}, '
+            f'std={want["std"]}, bgr_to_rgb={want["bgr_to_rgb"]} ({origin}), but the '
+            f'detector\'s data_preprocessor uses mean={have["mean"]}, std={have["std"]}, '
+            f'bgr_to_rgb={have["bgr_to_rgb"]}. Set model.data_preprocessor to the '
+            "checkpoint's values")
 
 
 @WEIGHT_INITIALIZERS.register_module(name='StrictPretrained')
@@ -202,9 +241,8 @@ class StrictPretrainedInit:
         checkpoint (str): Path or URL.
         prefix (str, optional): Key prefix to select and strip, e.g. 'backbone.'.
         map_location (str): Where to load tensors. Default: 'cpu'.
-        missing_ok (bool): A local checkpoint that does not exist is reported as a
-            warning and nothing is loaded, provided every BN layer and stage of the
-            module trains (no ``norm_eval``, no frozen stage); otherwise the run is
+        missing_ok (bool): A local checkpoint that does not exist is a warning and loads
+            nothing, provided every BN layer and stage of the module trains; otherwise
             refused. Default: False: a missing file is an error saying how to get it.
         strict (bool): False loads only the tensors whose names and shapes match,
             listing the rest in a warning. Default: True.
@@ -222,14 +260,24 @@ class StrictPretrainedInit:
         """Load into ``module``; returns False if the file is missing and that is allowed."""
         path, prefix = self.checkpoint, self.prefix
         if not checkpoint_exists(path):
-            return raise_unless_missing_ok(module, path, self.missing_ok)
+            _unless_missing_ok(module, path, self.missing_ok)
+            return False
         state, meta = read_checkpoint(path, self.map_location)
         state = select_prefix(state, prefix, path)
         where = f'{path}' + (f' (prefix {prefix!r})' if prefix else '')
         check_shuffle_order(meta, {type(module).__name__: module}, where)
-        hint = _c4_hint(module, state)
-        loaded = load_parts({'': module}, state, where, strict=self.strict,
-                            hint=hint or _STRICT_FALSE_HINT)
+        hint = STRICT_FALSE_HINT
+        extra = f'layers.{getattr(module, "num_stages", 3)}.'
+        if isinstance(module, ShuffleNetV1) and any(k.startswith(extra) for k in state):
+            # A classifier checkpoint on a backbone that stops early (the C4 layout).
+            hint = (f'This backbone stops after Stage {module.num_stages + 1} (num_stages='
+                    f'{module.num_stages}): in the C4 layout Stage 4 lives in the RoI head '
+                    f'(roi_head.shared_head), so the checkpoint\'s {extra}* have no place in the '
+                    'backbone, and strict=False would leave the RoI head\'s Stage 4 untrained. '
+                    'Initialise the whole detector instead, as the C4 configs do: '
+                    "model.init_cfg=dict(type='ShuffleNetPretrained', checkpoint=...) sends "
+                    f'{extra}* to the RoI head (shufflenet_det/checkpoint/pretrained.py).')
+        loaded = load_parts({'': module}, state, where, strict=self.strict, hint=hint)
         print_log(f'{type(module).__name__}: loaded {loaded} tensors from {where}',
                   logger='current')
         if isinstance(module, (ShuffleNetV1, ShuffleNetV1SharedHead)):  # no data_preprocessor
@@ -238,3 +286,59 @@ class StrictPretrainedInit:
                       "model.init_cfg=dict(type='ShuffleNetPretrained', checkpoint=...) on a "
                       'detector to have it checked', logger='current', level=30)
         return True
+
+
+@WEIGHT_INITIALIZERS.register_module(name='ShuffleNetPretrained')
+class ShuffleNetPretrainedInit(StrictPretrainedInit):
+    """Load an ImageNet ShuffleNet V1 checkpoint into a detector's backbone (and C4 head).
+
+    Set on the detector: ``model = dict(type='FasterRCNN', init_cfg=dict(
+    type='ShuffleNetPretrained', checkpoint='checkpoints/x.pth'), ...)``.
+
+    Args:
+        checkpoint (str): Path or URL of a classifier or backbone checkpoint.
+        prefix (str): Key prefix of the backbone in the file. Default: 'backbone.'.
+        missing_ok (bool): A missing local file is a warning and the detector keeps its
+            default initialisation; refused if a part of it keeps BN statistics or
+            stages frozen. Default: False: an error saying how to get the file.
+        map_location (str): Where to load tensors. Default: 'cpu'.
+        strict (bool): False loads the matching tensors only and lists the rest in a
+            warning. Default: True.
+        input_convention (str | dict, optional): How the weights expect images, for files
+            that do not record it: ``'megvii'``, ``'openmmlab'`` or ``dict(mean=[...],
+            std=[...], bgr_to_rgb=...)``. Default: None (recorded, or told from the layout).
+    """
+
+    def __init__(self, checkpoint: str, prefix: str = 'backbone.', missing_ok: bool = False,
+                 map_location: str = 'cpu', strict: bool = True,
+                 input_convention: Union[None, str, dict] = None) -> None:
+        super().__init__(checkpoint, prefix, map_location, missing_ok, strict)
+        self.input_convention = parse_input_convention(input_convention)
+
+    def __call__(self, detector: nn.Module) -> None:
+        if not checkpoint_exists(self.checkpoint):
+            _unless_missing_ok(detector, self.checkpoint, self.missing_ok)
+            return
+        whole, meta = read_checkpoint(self.checkpoint, self.map_location)
+        where = f'{self.checkpoint} (prefix {self.prefix!r})'
+        state = select_prefix(whole, self.prefix, self.checkpoint)
+        backbone = detector.backbone
+        parts, named = {'': backbone}, {'model.backbone': backbone}
+        shared_head = getattr(getattr(detector, 'roi_head', None), 'shared_head', None)
+        if isinstance(shared_head, ShuffleNetV1SharedHead):
+            parts[f'layers.{backbone.num_stages}.'] = shared_head.stage4
+            named['model.roi_head.shared_head'] = shared_head
+        check_shuffle_order(meta, named, where)
+        convention, origin = resolve_input_convention(meta, whole, self.input_convention, where)
+        check_input_convention(convention, detector.data_preprocessor, where, origin)
+        loaded = load_parts(parts, state, where, strict=self.strict)
+        # MMEngine applies a detector's init_cfg before its children's init_weights:
+        # marked initialised, the parts keep these weights.
+        for module in named.values():
+            module._is_init = True
+        print_log(f'loaded {loaded} tensors from {where} into '
+                  + ' and '.join(('backbone', 'roi_head.shared_head')[:len(parts)]),
+                  logger='current')
+
+    def __repr__(self) -> str:
+        return f'ShuffleNetPretrained(checkpoint={self.checkpoint!r}, prefix={self.prefix!r})'

@@ -13,7 +13,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from shufflenet_det.checkpoint import (MEGVII_INPUT_CONVENTION, OPENMMLAB_INPUT_CONVENTION,
                                        load_strict)
 from shufflenet_det.checkpoint.digest import compute_tensor_digest
-from shufflenet_det.checkpoint.openmmlab import infer_openmmlab_architecture
+from shufflenet_det.checkpoint.convert import infer_openmmlab_architecture
 from shufflenet_det.models import ShuffleNetClassifier, ShuffleNetV1, shufflenet_v1_channels
 from shufflenet_det.models.backbones import WIDEN_FACTORS
 

@@ -9,7 +9,7 @@ official layout.
 
 For each file: its published sha256; ``tools/convert_checkpoint.py`` run as a user
 runs it; the converted classifier's logits against the reference network
-(:func:`~shufflenet_det.checkpoint.megvii_reference.megvii_forward`, written like
+(:func:`~shufflenet_det.checkpoint.megvii.megvii_forward`, written like
 the official code) run on the original file; the converted file's ``meta``; and a
 0.5x detector initialised from the converted file through the strict
 ``ShuffleNetPretrained`` path, whose backbone then computes the official network's
@@ -29,8 +29,8 @@ from mmengine.config import Config
 
 from shufflenet_det.apis import check_neck_in_channels
 from shufflenet_det.checkpoint import load_checkpoint_file, load_model_checkpoint
-from shufflenet_det.checkpoint.megvii import strip_megvii_state
-from shufflenet_det.checkpoint.megvii_reference import megvii_forward
+from shufflenet_det.checkpoint.convert import strip_megvii_state
+from shufflenet_det.checkpoint.megvii import megvii_forward
 from shufflenet_det.models import ShuffleNetV1SharedHead, shufflenet_v1_channels
 
 from ..helpers import REPO, run
@@ -103,7 +103,7 @@ def _reference_maps(src: Path, groups: int, images: torch.Tensor) -> tuple[list,
     """The reference network's stage maps on ``images``, run on the original file's
     tensors, and those tensors (``module.`` stripped)."""
     ckpt = torch.load(src, map_location='cpu', weights_only=True)  # saved on a GPU
-    state = strip_megvii_state(ckpt['state_dict'], str(src))
+    state = strip_megvii_state(ckpt['state_dict'])
     with torch.no_grad():
         return megvii_forward(state, images, groups), state
 

@@ -8,9 +8,9 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from shufflenet_det.checkpoint.pretrained_files import (check_pretrained_files,
-                                                         configure_training_from_scratch,
-                                                         how_to_get, pretrained_init_cfgs)
+from shufflenet_det.checkpoint.pretrained import (check_pretrained_files,
+                                                  configure_training_from_scratch, how_to_get,
+                                                  pretrained_init_cfgs)
 from shufflenet_det.errors import ConfigError, InputFileNotFoundError
 from shufflenet_det.models import ShuffleNetV1
 

@@ -12,10 +12,9 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
 from shufflenet_det.checkpoint import (UnsafeCheckpointError, load_checkpoint_file,
-                                      restricted_unpickler)
-from shufflenet_det.checkpoint.mmengine_loading import mmengine_loads_safely
-from shufflenet_det.checkpoint.safe_globals import (HAS_SAFE_GLOBALS, SAFE_GLOBALS, SAFE_TYPES,
-                                                    history_buffer_statistic, safe_torch_load)
+                                      mmengine_loads_safely, safe_torch_load)
+from shufflenet_det.checkpoint.files import (HAS_SAFE_GLOBALS, SAFE_GLOBALS, SAFE_TYPES,
+                                             history_buffer_statistic, restricted_pickle_module)
 
 
 class RunsCode:
@@ -26,7 +25,7 @@ class RunsCode:
 def restricted_load(path):
     """What safe_torch_load does on torch < 2.6, run on whatever torch is installed."""
     return torch.load(path, map_location='cpu', weights_only=False,
-                      pickle_module=restricted_unpickler.for_types(SAFE_GLOBALS))
+                      pickle_module=restricted_pickle_module(SAFE_GLOBALS))
 
 
 def mmengine_like_checkpoint():
@@ -69,7 +68,7 @@ def test_the_restricted_unpickler_refuses_any_other_global(tmp_path, capsys):
 @pytest.mark.parametrize('module', ['numpy.core.multiarray', 'numpy._core.multiarray'])
 def test_numpy_arrays_load_whichever_numpy_major_wrote_them(module):
     # NumPy 1 pickles its reconstructor under numpy.core, NumPy 2 under numpy._core.
-    unpickler = restricted_unpickler.for_types(SAFE_GLOBALS).Unpickler
+    unpickler = restricted_pickle_module(SAFE_GLOBALS).Unpickler
     assert unpickler(io.BytesIO()).find_class(module, '_reconstruct') is \
         np.zeros(1).__reduce__()[0]
 
@@ -92,7 +91,7 @@ def test_mmengine_checkpoints_hold_the_statistics_table_through_getattr(tmp_path
     with pytest.raises(pickle.UnpicklingError, match='Unsupported global: GLOBAL '
                        '(builtins.)?getattr'):  # what the stand-in is for
         torch.load(tmp_path / 'ckpt.pth', map_location='cpu', weights_only=False,
-                   pickle_module=restricted_unpickler.for_types(SAFE_TYPES))
+                   pickle_module=restricted_pickle_module(SAFE_TYPES))
 
 
 def test_safe_torch_load_reads_the_table_and_leaves_torch_as_it_was(tmp_path):

@@ -7,7 +7,7 @@ from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
 
-from shufflenet_det.checkpoint.pretrained_files import configure_training_from_scratch
+from shufflenet_det.checkpoint import configure_training_from_scratch
 from shufflenet_det.models import ShuffleNetV1, ShuffleNetV1SharedHead
 
 REPO = Path(__file__).resolve().parents[2]

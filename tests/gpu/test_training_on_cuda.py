@@ -16,7 +16,7 @@ import time
 import pytest
 import torch
 
-from shufflenet_det.checkpoint.safe_globals import safe_torch_load
+from shufflenet_det.checkpoint import safe_torch_load
 from shufflenet_det.datasets.synthetic_shapes import CLASSES, generate_shapes_dataset
 
 from ..helpers import REPO

@@ -10,8 +10,7 @@ import subprocess
 import pytest
 import torch
 
-from shufflenet_det.checkpoint import atomic_save, load_checkpoint_file
-from shufflenet_det.checkpoint.mmengine_loading import mmengine_loads_safely
+from shufflenet_det.checkpoint import atomic_save, load_checkpoint_file, mmengine_loads_safely
 from shufflenet_det.datasets.synthetic_shapes import CLASSES
 
 from ..helpers import (DEMO_CONFIG, REPO, TOOL_TIMEOUT_S, read_test_results, run,

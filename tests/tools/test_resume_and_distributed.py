@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from shufflenet_det.checkpoint.safe_globals import safe_torch_load
+from shufflenet_det.checkpoint import safe_torch_load
 from shufflenet_det.datasets.synthetic_shapes import generate_shapes_dataset
 
 from ..helpers import LOADERS, REPO, TOOL_TIMEOUT_S, read_test_results, run
