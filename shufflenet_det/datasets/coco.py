@@ -149,17 +149,18 @@ class ValidatedCocoDataset(CocoDataset):
 
     def filter_data(self) -> list[dict]:
         data_list = super().filter_data()
-        what = 'test' if self.test_mode else 'train'
         if not self.data_list:
             raise AnnotationError(f'{self.ann_file} lists no images: there is nothing to '
-                                  f'{what} on')
+                                  f'{"test" if self.test_mode else "train"} on')
         if not data_list or not (self.test_mode or any(i['instances'] for i in data_list)):
             boxes = sum(len(info['instances']) for info in self.data_list)
             images, classes = len(self.data_list), len(self.metainfo['classes'])
+            if not boxes:
+                raise AnnotationError(
+                    f'{self.ann_file}: its {images} images hold no box of the {classes} '
+                    f'classes (an empty or unmatched "annotations" list): there is nothing to '
+                    f'train on')
             raise AnnotationError(
-                f'{self.ann_file}: its {images} images hold no box of the {classes} classes '
-                f'(an empty or unmatched "annotations" list): there is nothing to train on'
-                if not boxes else
                 f'{self.ann_file}: filter_cfg={dict(self.filter_cfg)} left none of its '
                 f'{images} images ({boxes} boxes of the {classes} classes) for training')
         scales = keep_ratio_scales(self.pipeline.transforms)
