@@ -28,7 +28,7 @@ import argparse
 import sys
 
 from shufflenet_det.analysis import benchmark as bench
-from shufflenet_det.analysis import detector_benchmark, training_benchmark
+from shufflenet_det.analysis import training_benchmark
 from shufflenet_det.apis import run_tool
 from shufflenet_det.config import CfgOptionsAction
 
@@ -96,7 +96,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = vars(parse_args(argv))
     function = {'backbone': bench.benchmark_backbones,
-                'detector': detector_benchmark.benchmark_detectors,
+                'detector': bench.benchmark_detectors,
                 'train': training_benchmark.benchmark_training,
                 'loader': training_benchmark.loader_throughput}[args.pop('mode')]
     return run_tool(function, **args, progress=lambda m: print(f'[benchmark] {m}', flush=True))

@@ -1,6 +1,7 @@
-"""Latency of ShuffleNet V1 and its peers, timed in interleaved rounds (each runs every
-candidate once, so that a shared machine's drift hits all rows alike), and the reports.
-Rates are multiply-adds per second, set against a 1024x1024 fp32 matrix product's.
+"""Latency of ShuffleNet V1 classifiers and detectors next to torchvision's peers, timed in
+interleaved rounds (each runs every candidate once, so that a shared machine's drift hits all
+rows alike); rates are set against a 1024x1024 fp32 matrix product's. Weights are random, and
+the RPN's NMS is lifted on both sides, so that each RoI head sees its configured proposal count.
 """
 import copy
 import datetime
@@ -23,13 +24,16 @@ import numpy as np
 import torch
 import torchvision
 from mmcv.cnn import fuse_conv_bn
+from mmdet.registry import MODELS
+from torch import nn
 
 from ..config import load_config
-from ..deploy import export_onnx, int8_path, onnxruntime_session, quantize_int8
+from ..deploy import (deploy_detector, export_detector_onnx, export_onnx, fp32_nodes_of, int8_path,
+                      onnxruntime_session, quantize_int8, torch_onnx_export_legacy)
 from ..errors import ConfigError
 from ..fileio import atomic_open, check_writable
 from ..models.backbones import GROUPS, WIDEN_FACTORS
-from .complexity import build_classifier, count_complexity
+from .complexity import build_classifier, count_complexity, detector_complexity, detector_inputs
 
 BACKBONE_PEERS = ('mobilenet_v2', 'mobilenet_v3_large', 'shufflenet_v2_x1_0',
                   'shufflenet_v2_x2_0', 'resnet18')
@@ -41,6 +45,8 @@ ABLATION_OPTIONS = {'+channels_last': dict(pointwise='conv', merge_inplace=False
 ABLATION_STEPS = ('plain', '+fuse BN', *ABLATION_OPTIONS)
 NON_NEGATIVE_OPTIONS = ('warmup', 'workers', 'synthetic')
 LIBRARIES = ('torch', 'torchvision', 'onnxruntime', 'numpy', 'mmcv', 'mmdet')
+TORCHVISION_320 = 'fasterrcnn_mobilenet_v3_large_320_fpn'
+TORCHVISION_FULL = 'fasterrcnn_mobilenet_v3_large_fpn'
 
 
 @dataclass
@@ -79,9 +85,8 @@ def check_options(out_md: Optional[str], out_json: Optional[str], device: str = 
 
 def device_name(device: str) -> str:
     """The GPU's name, or the CPU with its thread count."""
-    if device.startswith('cuda'):
-        return torch.cuda.get_device_name(torch.device(device))
-    return f'cpu, {torch.get_num_threads()} threads'
+    return torch.cuda.get_device_name(device) if device.startswith('cuda') else \
+        f'cpu, {torch.get_num_threads()} threads'
 
 
 def parse_size(text: str, expected: str, one_side: bool = False) -> tuple[int, int]:
@@ -94,21 +99,21 @@ def parse_size(text: str, expected: str, one_side: bool = False) -> tuple[int, i
     raise ConfigError(f'{expected}, got {text!r}')
 
 
-def parse_specs(specs: Sequence[str]) -> list[tuple[int, float]]:
-    """``['1x_g3', '0.5x_g8']`` -> ``[(3, 1.0), (8, 0.5)]`` (groups, widen factor)."""
-    allowed = (f'WIDTHx_gGROUPS with WIDTH one of {", ".join(f"{w:g}" for w in WIDEN_FACTORS)} '
-               f'and GROUPS one of {", ".join(map(str, GROUPS))}, e.g. 1x_g3')
-    parsed = []
-    for text in specs:
-        match = re.fullmatch(r'(\d+(?:\.\d+)?)x_g(\d+)', text.lower())
-        if not match:
-            raise ConfigError(f'--shufflenet {text}: expected {allowed}')
-        widen, groups = float(match.group(1)), int(match.group(2))
-        if widen not in WIDEN_FACTORS or groups not in GROUPS:
-            raise ConfigError(f'--shufflenet {text}: no such ShuffleNetV1 (width {widen:g}, '
-                              f'groups {groups}); expected {allowed}')
-        parsed.append((groups, widen))
-    return parsed
+def without_checkpoints(cfg):
+    """``cfg`` with every ``init_cfg`` that reads a checkpoint removed."""
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(without_checkpoints(v) for v in cfg)
+    if not isinstance(cfg, dict):
+        return cfg
+    return type(cfg)({k: without_checkpoints(v) for k, v in cfg.items()
+                      if not (k == 'init_cfg' and isinstance(v, dict) and 'checkpoint' in v)})
+
+
+def build_randomly_initialised(model_cfg):
+    """The model initialised as its modules do without a checkpoint (a benchmark needs none)."""
+    model = MODELS.build(without_checkpoints(model_cfg))
+    model.init_weights()
+    return model
 
 
 def time_rounds(candidates: list[Candidate], warmup: int, repeats: int,
@@ -150,7 +155,7 @@ def onnx_candidates(name: str, path: str, feed: dict, desc: str, macs: Optional[
 def run(candidates_fn: Callable[[], list[Candidate]], threads_list: Sequence[int], warmup: int,
         repeats: int, progress: Callable[[str], None] = print, device: str = 'cpu') -> list[dict]:
     """Time the candidates at each thread count: rows with quartiles, ratios to their
-    references and rates against the matrix product on ``device``."""
+    references and rates, the matrix product's among them."""
     rows = []
     for threads in threads_list:
         torch.set_num_threads(threads)
@@ -185,14 +190,6 @@ def run(candidates_fn: Callable[[], list[Candidate]], threads_list: Sequence[int
     return rows
 
 
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(['git', *args], cwd=Path(__file__).parent, capture_output=True,
-                              text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ''
-
-
 def markdown(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     """A Markdown table; None cells are empty."""
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
@@ -205,9 +202,13 @@ def write_report(rows: list[dict], table: str, out_md: Optional[str] = None,
     """Print ``table``; write it under its provenance (the command, commit, date, CPU,
     library versions and GPUs) to ``out_md``, and ``{"provenance": ..., "rows": rows}`` to
     ``out_json``."""
-    commit = _git('rev-parse', '--short=12', 'HEAD') or 'unknown (not a git checkout)'
-    if _git('status', '--porcelain', '--untracked-files=no'):
-        commit += ' + uncommitted changes'
+    try:
+        commit = subprocess.run(['git', 'describe', '--always', '--abbrev=12', '--exclude=*',
+                                 '--dirty= + uncommitted changes'], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ''
+    commit = commit or 'unknown (not a git checkout)'
     try:
         cpu = next(line.split(':', 1)[1].strip() for line in
                    Path('/proc/cpuinfo').read_text().splitlines() if line.startswith('model name'))
@@ -255,20 +256,17 @@ def backbone_candidates(specs, peers, height, width, batch, ablation, onnx, comp
                         workdir, int8=False) -> list[Candidate]:
     """Peers, then ShuffleNets (each of :data:`ABLATION_STEPS` with ``ablation``: copies of
     one model, ``+fuse BN`` by mmcv's ``fuse_conv_bn`` alone), eager and in ONNX Runtime,
-    compared with MobileNetV2 in the same runtime."""
-    x = torch.randn(batch, 3, height, width)
-    desc = f'{batch}x3x{height}x{width}'
-    rows = []
+    compared with MobileNetV2 (where timed) in the same runtime."""
+    x, desc, rows = torch.randn(batch, 3, height, width), f'{batch}x3x{height}x{width}', []
 
     def add(name, variant, model, macs, exported=False):
-        ref = 'mobilenet_v2' in peers
         rows.append(Candidate(name, variant, desc, lambda: model(x), macs,
-                              ('mobilenet_v2', 'torchvision') if ref else None))
+                              ('mobilenet_v2', 'torchvision')))
         if onnx and exported:
             path = f'{workdir}/{name}_{desc}.onnx'
             export_onnx(model, path, tuple(x.shape))
             rows.extend(onnx_candidates(name, path, {'input': x.numpy()}, desc, macs,
-                                        ('mobilenet_v2', 'onnxruntime') if ref else None, int8))
+                                        ('mobilenet_v2', 'onnxruntime'), int8))
 
     def macs_of(model):
         try:
@@ -310,7 +308,18 @@ def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], ba
     """
     check_options(out_md, out_json, threads=threads, repeats=repeats, batch=batch,
                   warmup=warmup)
-    parsed = parse_specs(specs)
+    allowed = (f'WIDTHx_gGROUPS with WIDTH one of {", ".join(f"{w:g}" for w in WIDEN_FACTORS)} '
+               f'and GROUPS one of {", ".join(map(str, GROUPS))}, e.g. 1x_g3')
+    parsed = []  # (groups, widen factor)
+    for text in specs:
+        match = re.fullmatch(r'(\d+(?:\.\d+)?)x_g(\d+)', text.lower())
+        if not match:
+            raise ConfigError(f'--shufflenet {text}: expected {allowed}')
+        widen, groups = float(match.group(1)), int(match.group(2))
+        if widen not in WIDEN_FACTORS or groups not in GROUPS:
+            raise ConfigError(f'--shufflenet {text}: no such ShuffleNetV1 (width {widen:g}, '
+                              f'groups {groups}); expected {allowed}')
+        parsed.append((groups, widen))
     known = torchvision.models.list_models(module=torchvision.models)
     for peer in [p for p in peers if p not in known]:
         near = difflib.get_close_matches(peer, known, n=4)
@@ -326,5 +335,106 @@ def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], ba
             rows += run(lambda: backbone_candidates(parsed, peers, h, w, batch, ablation, onnx,
                                                     compile_, workdir, int8),
                         threads, warmup, repeats, progress)
+    write_report(rows, markdown_table(rows), out_md, out_json, progress)
+    return rows
+
+
+def mmdet_detector(config: str, deploy: bool, cfg_options: Optional[dict] = None,
+                   device: str = 'cpu') -> nn.Module:
+    model = build_randomly_initialised(load_config(config, cfg_options).model).eval()
+    if deploy:
+        deploy_detector(model)
+    if hasattr(model, 'rpn_head'):
+        model.rpn_head.test_cfg.nms.iou_threshold = 1.0
+    return model.to(device)
+
+
+def torchvision_detector(name: str, proposals: Optional[int] = None,
+                         device: str = 'cpu') -> nn.Module:
+    """torchvision's ``name``, random, at 320 or 600 (as our configs), its RPN's NMS lifted and
+    ``proposals`` boxes kept around it (default: torchvision's 150 at 320, 1000 at 600)."""
+    counts = {} if proposals is None else dict(rpn_pre_nms_top_n_test=proposals,
+                                               rpn_post_nms_top_n_test=proposals)
+    min_size, max_size = (320, 640) if name == TORCHVISION_320 else (600, 1000)
+    model = getattr(torchvision.models.detection, name)(
+        weights=None, weights_backbone=None, min_size=min_size, max_size=max_size, **counts)
+    model.rpn.nms_thresh = 1.0
+    return model.eval().to(device)
+
+
+def detector_candidates(configs, deploy, short_side=None, cfg_options=None, onnx=False,
+                        int8=False, workdir: Optional[str] = None, device: str = 'cpu',
+                        peer_proposals: Optional[Sequence[int]] = None) -> list[Candidate]:
+    """torchvision's models (at each of ``peer_proposals``), then each config at its test
+    scale (or ``short_side``), compared with the peer at its own proposal count if timed."""
+    counts = list(peer_proposals or [None])
+
+    def label(peer, count):
+        return peer if count is None else f'{peer} ({count} proposals)'
+
+    rows, peers = [], {}
+    for config in configs:
+        pipeline = load_config(config, cfg_options).test_dataloader.dataset.pipeline
+        short = short_side or min(next(t for t in pipeline if t['type'] == 'Resize')['scale'])
+        h, w, desc = short, short * 4 // 3, f'{short}x{short * 4 // 3}'
+        name = config.rsplit('/', 1)[-1].removesuffix('.py')
+        model = mmdet_detector(config, False, cfg_options)
+        macs = detector_complexity(model, h, w)['flops']
+        peer = TORCHVISION_320 if short <= 320 else TORCHVISION_FULL
+        peers.setdefault(peer, (h, w))
+        own = model.rpn_head.test_cfg.max_per_img if hasattr(model, 'rpn_head') else None
+        reference = label(peer, own if own in counts else counts[0])
+        variants = [('plain', mmdet_detector(config, False, cfg_options, device)
+                     if device != 'cpu' else model)]
+        if deploy:
+            variants.append(('deploy', mmdet_detector(config, True, cfg_options, device)))
+        for variant, eager in variants:
+            data = detector_inputs(eager, h, w)
+            rows.append(Candidate(name, variant, desc, lambda m=eager, d=data: m.predict(
+                d['inputs'], d['data_samples'], rescale=False), macs, (reference, 'torchvision')))
+        if onnx:
+            path = f'{workdir}/{name}_{desc}.onnx'
+            export_detector_onnx(model, path, example_hw=(h, w))
+            image = np.random.default_rng(0).uniform(0, 255, (1, 3, h, w)).astype(np.float32)
+            # The int8 graph keeps the predictors in fp32, as tools/export_onnx.py --int8 does.
+            rows += onnx_candidates(name, path, {'image': image}, desc, macs,
+                                    (reference, 'onnxruntime'), int8, fp32_nodes_of(path))
+    peer_rows = []
+    for (peer, (h, w)), count in [(p, c) for p in peers.items() for c in counts]:
+        image, name = torch.rand(3, h, w), label(peer, count)
+        model = torchvision_detector(peer, count, device)
+        peer_rows.append(Candidate(name, 'torchvision', f'{h}x{w}',
+                                   lambda m=model, x=image.to(device): m([x])))
+        if onnx:
+            path = f'{workdir}/{peer}_{count}_{h}x{w}.onnx'
+            torch_onnx_export_legacy(model, ([image], ), path, input_names=['image'],
+                                     opset_version=17,
+                                     dynamic_axes={'image': {1: 'height', 2: 'width'}})
+            peer_rows += onnx_candidates(name, path, {'image': image.numpy()}, f'{h}x{w}', None,
+                                         None)
+    return peer_rows + rows
+
+
+def benchmark_detectors(configs: list[str], deploy: bool = False, short_side: Optional[int] = None,
+                        cfg_options: Optional[dict] = None, threads: Sequence[int] = (1, 2),
+                        warmup: int = 3, repeats: int = 20, out_md: Optional[str] = None,
+                        out_json: Optional[str] = None, onnx: bool = False, int8: bool = False,
+                        device: str = 'cpu', peer_proposals: Optional[Sequence[int]] = None,
+                        progress: Callable[[str], None] = print) -> list[dict]:
+    """``tools/benchmark.py detector``: configs next to torchvision's detectors, reported.
+
+    Raises:
+        ConfigError: before anything is built, for a value that cannot work.
+    """
+    check_options(out_md, out_json, device, configs, cfg_options, threads=threads,
+                  repeats=repeats, short_side=short_side, peer_proposals=peer_proposals,
+                  warmup=warmup)
+    if onnx and device != 'cpu':
+        raise ConfigError('--onnx times ONNX Runtime on the CPU; leave out --device '
+                          f'{device} for those rows')
+    with tempfile.TemporaryDirectory() as workdir:
+        rows = run(lambda: detector_candidates(configs, deploy, short_side, cfg_options, onnx,
+                                               int8, workdir, device, peer_proposals),
+                   threads, warmup, repeats, progress, device)
     write_report(rows, markdown_table(rows), out_md, out_json, progress)
     return rows

@@ -1,8 +1,5 @@
-"""Parameters and multiply-adds (the paper's "FLOPs"), counted with MMEngine's ``FlopAnalyzer``.
-
-Batch norm is left out: it folds into the convolution at inference, and the paper's Table 1
-counts convolutions and the classifier only. MMEngine has no handle for ReLU, additions or
-max pooling; it counts global average pooling, a negligible amount (docs/benchmarks.md).
+"""Parameters and multiply-adds (the paper's "FLOPs") by MMEngine's ``FlopAnalyzer``, batch
+norm left out as in the paper (it folds into the convolution at inference; docs/benchmarks.md).
 """
 from typing import Optional
 
@@ -26,17 +23,12 @@ MIN_INPUT_SIDE = 32  # ShuffleNet V1 downsamples 32 times
 
 
 def count_complexity(model: nn.Module, inputs: torch.Tensor | tuple) -> dict:
-    """``params`` and ``flops`` (multiply-adds) of one eval-mode forward of ``model`` on ``inputs``."""
-    was_training = model.training
+    """``params`` and ``flops`` (multiply-adds) of ``model``, put in eval mode, on ``inputs``."""
     analyzer = FlopAnalyzer(model.eval(), inputs if isinstance(inputs, tuple) else (inputs, ))
     # set_op_handle(name, None) keeps the old handle in mmengine 0.10.7; one counting zero works.
     analyzer.set_op_handle('aten::batch_norm', lambda inputs, outputs: 0)
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    try:
-        flops = analyzer.total()
-    finally:
-        model.train(was_training)
-    return dict(params=parameter_count(model)[''], flops=int(flops))
+    return dict(params=parameter_count(model)[''], flops=int(analyzer.total()))
 
 
 def build_classifier(groups: int, widen_factor: float, num_classes: int = 1000,
@@ -55,18 +47,6 @@ def classifier_complexity(groups: int = 3, widen_factor: float = 1.0, input_size
     return count_complexity(model, torch.zeros(1, 3, input_size, input_size))
 
 
-def paper_table() -> str:
-    """Markdown: parameters and MFLOPs of :data:`PAPER_MFLOPS`' models beside the paper's."""
-    rows = ['| model | params (M) | MFLOPs, this project | MFLOPs, paper | difference |',
-            '|---|---|---|---|---|']
-    for (groups, widen), paper in PAPER_MFLOPS.items():
-        c = classifier_complexity(groups, widen)
-        mflops = c['flops'] / 1e6
-        rows.append(f'| {widen}x g={groups} | {c["params"] / 1e6:.2f} | {mflops:.1f} | {paper} | '
-                    f'{100 * (mflops - paper) / paper:+.1f}% |')
-    return '\n'.join(rows)
-
-
 def detector_inputs(model: nn.Module, height: int, width: int, seed: int = 0) -> dict:
     """One random ``height`` x ``width`` image through ``model``'s data preprocessor."""
     hw = (height, width)
@@ -80,39 +60,28 @@ def detector_inputs(model: nn.Module, height: int, width: int, seed: int = 0) ->
 def detector_complexity(model: nn.Module, height: int, width: int) -> dict:
     """Complexity of an eval-mode detector on one ``height`` x ``width`` image.
 
-    A two-stage detector's RPN NMS is lifted (IoU threshold 1.0) while counting, so that
-    its RoI head sees ``test_cfg.rpn.max_per_img`` proposals, as behind a trained RPN,
-    rather than the arbitrary number random weights would leave.
+    The RPN's NMS is lifted (IoU threshold 1.0, left so), so that the RoI head sees
+    ``test_cfg.rpn.max_per_img`` proposals as behind a trained RPN, rather than the
+    arbitrary number random weights would leave.
 
     Returns:
         dict: ``params``, ``flops`` and ``rois`` (proposals the box head saw; None
         without a RoI head).
     """
-    data = detector_inputs(model, height, width)
-    rois = []
+    if hasattr(model, 'rpn_head'):
+        model.rpn_head.test_cfg.nms.iou_threshold = 1.0
+    data, rois = detector_inputs(model, height, width), []
     extractor = getattr(getattr(model, 'roi_head', None), 'bbox_roi_extractor', None)
     hook = extractor and extractor.register_forward_hook(lambda m, a, out: rois.append(len(out)))
-    nms = getattr(getattr(getattr(model, 'rpn_head', None), 'test_cfg', None), 'nms', None)
-    iou = nms and nms.iou_threshold
     forward = model.forward
     model.forward = lambda inputs: forward(inputs, data['data_samples'], mode='tensor')
     try:
-        if nms:
-            nms.iou_threshold = 1.0
         result = count_complexity(model, data['inputs'])
     finally:
-        del model.forward
-        if nms:
-            nms.iou_threshold = iou
+        model.forward = forward
         if hook:
             hook.remove()
     return dict(result, rois=rois[-1] if rois else None)
-
-
-def _check_sides(option: str, *sides: int) -> None:
-    if min(sides) < MIN_INPUT_SIDE:
-        raise ConfigError(f'{option} {" ".join(map(str, sides))}: every side must be '
-                          f'{MIN_INPUT_SIDE} or more (the backbone downsamples 32 times)')
 
 
 def complexity_report(config: Optional[str] = None, shape: Optional[tuple[int, int]] = None,
@@ -127,11 +96,18 @@ def complexity_report(config: Optional[str] = None, shape: Optional[tuple[int, i
         ConfigError: an input side under 32 pixels, or a config whose model is neither
             a detector nor ``ShuffleNetClassifier``.
     """
-    if shape is not None:
-        _check_sides('--shape', *shape)
-    _check_sides('--size', size)
+    for option, sides in (('--shape', shape or [MIN_INPUT_SIDE]), ('--size', [size])):
+        if min(sides) < MIN_INPUT_SIDE:
+            raise ConfigError(f'{option} {" ".join(map(str, sides))}: every side must be '
+                              f'{MIN_INPUT_SIDE} or more (the backbone downsamples 32 times)')
     if table:
-        text = paper_table()
+        text = ('| model | params (M) | MFLOPs, this project | MFLOPs, paper | difference |\n'
+                '|---|---|---|---|---|')
+        for (groups, widen), paper in PAPER_MFLOPS.items():
+            c = classifier_complexity(groups, widen)
+            mflops = c['flops'] / 1e6
+            text += (f'\n| {widen}x g={groups} | {c["params"] / 1e6:.2f} | {mflops:.1f} | {paper} '
+                     f'| {100 * (mflops - paper) / paper:+.1f}% |')
     elif config:
         model = MODELS.build(load_config(config, cfg_options).model).eval()
         if isinstance(model, BaseDetector):

@@ -13,7 +13,7 @@ from typing import Callable, Optional, Sequence
 import cv2
 import numpy as np
 import torch
-from mmdet.registry import DATASETS, MODELS
+from mmdet.registry import DATASETS
 from mmdet.testing import demo_mm_inputs
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
@@ -21,8 +21,8 @@ from mmengine.optim import build_optim_wrapper
 from ..config import load_config
 from ..datasets.synthetic_shapes import draw_image
 from ..errors import ConfigError
-from .benchmark import (Candidate, check_options, device_name, markdown, parse_size,
-                        time_rounds, write_report)
+from .benchmark import (Candidate, build_randomly_initialised, check_options, device_name,
+                        markdown, parse_size, time_rounds, write_report)
 
 SIZE = '--size takes HEIGHTxWIDTH (600x800) or one side (256)'
 
@@ -48,28 +48,10 @@ def random_batch(cfg, batch: int, height: int, width: int):
     if cfg.model.type == 'ShuffleNetClassifier':
         images = torch.randint(0, 256, (batch, 3, height, width), dtype=torch.uint8)
         return images, torch.randint(0, cfg.model.num_classes, (batch, ))
-    head = cfg.model.get('roi_head', {}).get('bbox_head') or cfg.model.get('bbox_head') or cfg.model
+    head = cfg.model.get('roi_head', {}).get('bbox_head') or cfg.model.get('bbox_head') or \
+        cfg.model
     return demo_mm_inputs(batch_size=batch, image_shapes=[(3, height, width)] * batch,
                           num_items=[4] * batch, num_classes=head['num_classes'])
-
-
-def without_checkpoints(cfg):
-    """``cfg`` with every ``init_cfg`` that reads a checkpoint removed."""
-    if isinstance(cfg, dict):
-        init = cfg.get('init_cfg')
-        reads_file = isinstance(init, dict) and 'checkpoint' in init
-        return type(cfg)({k: without_checkpoints(v) for k, v in cfg.items()
-                          if not (k == 'init_cfg' and reads_file)})
-    if isinstance(cfg, (list, tuple)):
-        return type(cfg)(without_checkpoints(v) for v in cfg)
-    return cfg
-
-
-def build_randomly_initialised(model_cfg):
-    """The model initialised as its modules do without a checkpoint (a benchmark needs none)."""
-    model = MODELS.build(without_checkpoints(model_cfg))
-    model.init_weights()
-    return model
 
 
 def benchmark_optim_wrapper(model, wrapper_cfg, amp: bool):

@@ -3,8 +3,7 @@ import json
 import pytest
 import torch
 
-from shufflenet_det.analysis.benchmark import ABLATION_STEPS
-from shufflenet_det.analysis.detector_benchmark import TORCHVISION_320, torchvision_detector
+from shufflenet_det.analysis.benchmark import ABLATION_STEPS, TORCHVISION_320, torchvision_detector
 
 from ..helpers import REPO, load_tool
 
