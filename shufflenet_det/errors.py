@@ -1,11 +1,5 @@
-"""Errors that mean "the input is wrong", as opposed to a bug.
-
-Every error a user can cause with a file, a value or a config setting derives
-from :class:`InputError` (and from the built-in type its callers have always
-caught, e.g. ``ValueError``). The tools print such an error's message on one
-line and exit with status 2 (``shufflenet_det.apis.run_tool``); anything else
-keeps its traceback.
-"""
+"""Errors that mean "the input is wrong", as opposed to a bug. The tools print their message
+on one line and exit with status 2 (``shufflenet_det.apis.run_tool``)."""
 
 
 class InputError(Exception):

@@ -1,10 +1,8 @@
 """The oldest torch, torchvision and NumPy the package runs on, checked at import.
 
-They are not install requirements (``setup.py``): pip would otherwise replace a user's
-torch, or move NumPy 1.x to 2.x under a torch built for 1.x. These floors are the
-classic MMDetection 3.3 stack that CI tests (``requirements/classic.txt``: torch 2.1.2,
-torchvision 0.16.2, NumPy 1.26.4); the newest tested is the pinned stack
-(``requirements/stack.txt``).
+Not install requirements: pip would otherwise replace a user's torch, or move NumPy 1.x to
+2.x under a torch built for 1.x. The floors are the classic stack CI tests
+(``requirements/classic.txt``).
 """
 import re
 from importlib.metadata import PackageNotFoundError, version
@@ -18,12 +16,7 @@ def release(text: str) -> tuple[int, ...]:
 
 
 def check_version_floors(minimums=MINIMUM_VERSIONS, installed=version) -> None:
-    """Raise ImportError naming every package older than its floor, or missing.
-
-    Args:
-        minimums (dict): Distribution name to its oldest supported (major, minor).
-        installed (callable): ``importlib.metadata.version`` (tests pass a fake).
-    """
+    """Raise an ImportError naming every package older than its floor, or missing."""
     problems = []
     for name, floor in minimums.items():
         wanted = '.'.join(map(str, floor))

@@ -1,5 +1,4 @@
-"""What the tools in ``tools/`` call: one function each, plus their shared config checks, and
-:class:`StrictDetInferencer` for scripts."""
+"""What the tools in ``tools/`` call, one function each, and :class:`StrictDetInferencer`."""
 from .cli import run_tool
 from .demo import demo_end_to_end, run_demo
 from .evaluate import evaluate

@@ -4,37 +4,23 @@ from collections.abc import Callable
 
 from mmengine.registry import init_default_scope
 
-from ..checkpoint.mmengine_loading import mmengine_loads_safely
+from ..checkpoint import mmengine_loads_safely
 from ..engine import leave_process_group
 from ..errors import CheckFailedError, InputError
 
 
 def run_tool(function: Callable, *args, **kwargs) -> int:
-    """Call ``function`` in mmdet's registry scope and turn its outcome into an exit status.
-
-    An :class:`~shufflenet_det.errors.InputError` (a missing or broken file, a value
-    outside what is allowed, a config that cannot work) is printed as
-    ``error: MESSAGE`` on stderr and gives 2; a
-    :class:`~shufflenet_det.errors.CheckFailedError` (the tool's own check of its
-    result) gives 1. Any other exception keeps its traceback: it is a bug, not bad
-    input. Checkpoints that MMEngine reads meanwhile go through the safe loader
-    (:func:`~shufflenet_det.checkpoint.mmengine_loading.mmengine_loads_safely`). A
-    distributed run's process group is destroyed when the tool ends, however it ends
-    (:func:`~shufflenet_det.engine.leave_process_group`).
-
-    Returns:
-        int: The exit status.
-    """
+    """Call ``function`` in mmdet's scope, MMEngine's checkpoint reads made safe, and return
+    the exit status: 2 for an InputError, 1 for a CheckFailedError (each printed as one
+    ``error: MESSAGE`` line). Other exceptions keep their traceback: they are bugs. A
+    distributed run's process group is destroyed however the tool ends."""
     init_default_scope('mmdet')
     try:
         with mmengine_loads_safely():
             function(*args, **kwargs)
-    except InputError as exc:
+    except (InputError, CheckFailedError) as exc:
         print(f'error: {exc}', file=sys.stderr, flush=True)
-        return 2
-    except CheckFailedError as exc:
-        print(f'error: {exc}', file=sys.stderr, flush=True)
-        return 1
+        return 2 if isinstance(exc, InputError) else 1
     finally:
         leave_process_group()
     return 0

@@ -1,4 +1,4 @@
-"""The embedded demo: generate the shapes dataset, train, evaluate, draw detections."""
+"""``tools/run_demo.py``: generate the shapes dataset, train, evaluate, draw detections."""
 import json
 import os.path as osp
 import time
@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 
 from ..checkpoint import load_detector
 from ..config import load_config
-from ..datasets.layout import check_dataset_paths
+from ..datasets import check_dataset_paths
 from ..datasets.synthetic_shapes import generate_shapes_dataset
 from ..engine.work_dir_lock import lock_work_dir
 from ..errors import CheckFailedError
@@ -20,11 +20,8 @@ from ..visualization import draw_detections
 
 def ensure_demo_data(cfg: Config, num_train: int, num_val: int,
                      progress: Callable[[str], None] = print) -> bool:
-    """Generate the dataset the config reads if any of its files is missing.
-
-    Returns:
-        bool: whether it was generated.
-    """
+    """Generate the dataset the config reads if any of its files is missing; returns whether
+    it did."""
     try:
         check_dataset_paths(cfg)
         return False
@@ -36,63 +33,47 @@ def ensure_demo_data(cfg: Config, num_train: int, num_val: int,
         return True
 
 
-def _densest_image(cfg: Config) -> str:
-    """The held-out image with the most labelled objects (the most telling drawing)."""
-    dataset = cfg.val_dataloader.dataset
-    with open(osp.join(dataset.data_root, dataset.ann_file)) as f:
-        coco = json.load(f)
-    counts = Counter(a['image_id'] for a in coco['annotations'])
-    best = max(coco['images'], key=lambda im: (counts[im['id']], -im['id']))
-    return osp.join(dataset.data_root, dataset.data_prefix.img, best['file_name'])
-
-
 def run_demo(config: str, work_dir: str, num_train: int = 400, num_val: int = 60,
              progress: Callable[[str], None] = print) -> dict:
-    """Train and evaluate the demo detector; returns a summary (also in WORK_DIR/summary.json).
-
-    The work dir is locked first, as ``tools/train.py`` locks it (one run per work dir).
-    """
+    """Train and evaluate the demo detector in ``work_dir`` (locked first, one run per work
+    dir), draw it on the held-out image with the most objects, and return a summary (also
+    written to ``WORK_DIR/summary.json``)."""
     with lock_work_dir(work_dir):
-        return _train_evaluate_draw(config, work_dir, num_train, num_val, progress)
+        start = time.perf_counter()
+        cfg = load_config(config)
+        cfg.work_dir = work_dir
+        generated = ensure_demo_data(cfg, num_train, num_val, progress)
+        data_time = time.perf_counter() - start
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        train_time = time.perf_counter() - start - data_time
+        metrics = {k[len('val/'):]: float(v.current())
+                   for k, v in runner.message_hub.log_scalars.items()
+                   if k.startswith('val/coco/')}
 
-
-def _train_evaluate_draw(config: str, work_dir: str, num_train: int, num_val: int,
-                         progress: Callable[[str], None]) -> dict:
-    start = time.perf_counter()
-    cfg = load_config(config)
-    cfg.work_dir = work_dir
-    generated = ensure_demo_data(cfg, num_train, num_val, progress)
-    data_time = time.perf_counter() - start
-
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    train_time = time.perf_counter() - start - data_time
-    scalars = runner.message_hub.log_scalars
-    metrics = {k[len('val/'):]: float(v.current()) for k, v in scalars.items()
-               if k.startswith('val/coco/')}
-
-    checkpoint = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
-    drawn = osp.join(work_dir, 'demo_detections.png')
-    n = draw_detections(load_detector(config, checkpoint), _densest_image(cfg), drawn,
-                        score_thr=0.5)
-    summary = dict(
-        bbox_mAP=metrics.get('coco/bbox_mAP'), metrics=metrics, epochs=cfg.train_cfg.max_epochs,
-        data_generated=generated, data_seconds=round(data_time, 1),
-        train_and_eval_seconds=round(train_time, 1),
-        total_seconds=round(time.perf_counter() - start, 1),
-        detections_image=drawn, detections_drawn=n, checkpoint=checkpoint)
-    with atomic_open(osp.join(work_dir, 'summary.json')) as f:
-        json.dump(summary, f, indent=2)
+        dataset = cfg.val_dataloader.dataset
+        with open(osp.join(dataset.data_root, dataset.ann_file)) as f:
+            coco = json.load(f)
+        counts = Counter(a['image_id'] for a in coco['annotations'])
+        densest = max(coco['images'], key=lambda im: (counts[im['id']], -im['id']))
+        image = osp.join(dataset.data_root, dataset.data_prefix.img, densest['file_name'])
+        checkpoint = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
+        drawn = osp.join(work_dir, 'demo_detections.png')
+        n = draw_detections(load_detector(config, checkpoint), image, drawn, score_thr=0.5)
+        summary = dict(
+            bbox_mAP=metrics.get('coco/bbox_mAP'), metrics=metrics,
+            epochs=cfg.train_cfg.max_epochs, data_generated=generated,
+            data_seconds=round(data_time, 1), train_and_eval_seconds=round(train_time, 1),
+            total_seconds=round(time.perf_counter() - start, 1),
+            detections_image=drawn, detections_drawn=n, checkpoint=checkpoint)
+        with atomic_open(osp.join(work_dir, 'summary.json')) as f:
+            json.dump(summary, f, indent=2)
     return summary
 
 
 def demo_end_to_end(config: str, work_dir: str, num_train: int = 400, num_val: int = 60,
                     min_map: float = 0.30, progress: Callable[[str], None] = print) -> dict:
-    """``tools/run_demo.py``: :func:`run_demo`, its summary printed, and the bar checked.
-
-    Raises:
-        CheckFailedError: bbox mAP@[.5:.95] is below ``min_map``.
-    """
+    """:func:`run_demo`, its summary printed; a CheckFailedError below ``min_map`` bbox mAP."""
     s = run_demo(config, work_dir, num_train, num_val, progress)
     progress(f'bbox mAP@[.5:.95] {s["bbox_mAP"]:.3f} (AP50 '
              f'{s["metrics"].get("coco/bbox_mAP_50", float("nan")):.3f}) after {s["epochs"]} '

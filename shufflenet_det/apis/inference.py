@@ -1,6 +1,5 @@
-"""``tools/demo.py``: a detector (PyTorch or ONNX) run on an image, or on every image of a
-folder, and drawn; and :class:`StrictDetInferencer`, MMDetection's ``DetInferencer`` with
-the project's strict image loading, for scripts."""
+"""``tools/demo.py``: a detector (``.pth`` or ``.onnx``) run on an image, or on each image of
+a folder, and drawn; and :class:`StrictDetInferencer` for scripts."""
 import os
 import os.path as osp
 from functools import partial
@@ -20,15 +19,9 @@ from ..visualization import draw_detections, draw_result
 
 
 class StrictDetInferencer(DetInferencer):
-    """``DetInferencer`` whose image files load through
-    :class:`~shufflenet_det.datasets.image_loading.StrictInferencerLoader`.
-
-    A missing, empty or undecodable image raises an
-    :class:`~shufflenet_det.images.ImageFileError` naming the file, where mmdet's
-    ``InferencerLoader`` fails inside OpenCV. Arrays, and everything else, are as in
-    ``DetInferencer``, which itself stays MMDetection's: ``import shufflenet_det``
-    replaces none of its steps.
-    """
+    """MMDetection's ``DetInferencer`` whose image files load strictly: a missing, empty or
+    undecodable file raises an ``ImageFileError`` naming it (``InferencerLoader`` fails
+    inside OpenCV). ``import shufflenet_det`` leaves ``DetInferencer`` itself unchanged."""
 
     def _init_pipeline(self, cfg):
         pipeline = super()._init_pipeline(cfg)
@@ -36,30 +29,9 @@ class StrictDetInferencer(DetInferencer):
         return pipeline
 
 
-def list_images(path: str) -> list[str]:
-    """``[path]`` for a file; the images of a folder (by extension, sorted, not recursive).
-
-    Raises:
-        InputFileNotFoundError: a folder without images.
-    """
-    if not osp.isdir(path):
-        return [path]
-    images = sorted(osp.join(path, name) for name in os.listdir(path)
-                    if name.lower().endswith(IMAGE_EXTENSIONS))
-    if not images:
-        raise InputFileNotFoundError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in folder '
-                                     f'{path}')
-    return images
-
-
-def demo_drawer(config: str, checkpoint: str,
-                device: str = 'cpu') -> Callable[[str, str, float], int]:
-    """The detector loaded once, as ``draw(image, out_file, score_thr) -> detections drawn``.
-
-    ``checkpoint`` is a ``.pth`` file (loaded strictly into the config's model) or an
-    ``.onnx`` file from ``tools/export_onnx.py`` (run by ONNX Runtime, with the config's
-    test pipeline and visualizer; the config must describe the exported model).
-    """
+def _drawer(config: str, checkpoint: str, device: str) -> Callable[[str, str, float], int]:
+    """The model loaded once, as ``draw(image, out_file, score_thr) -> detections drawn``;
+    an ``.onnx`` file runs in ONNX Runtime with the config's pipeline and visualizer."""
     if not str(checkpoint).endswith('.onnx'):
         return partial(draw_detections, load_detector(config, checkpoint, device))
     cfg = load_config(config)
@@ -76,31 +48,28 @@ def demo_drawer(config: str, checkpoint: str,
 
 def demo(image: str, config: str, checkpoint: str, out_file: str, score_thr: float = 0.3,
          device: str = 'cpu', progress: Callable[[str], None] = print) -> int:
-    """Detect objects in ``image`` and draw those scoring ``score_thr`` or more into ``out_file``.
+    """Draw the detections scoring ``score_thr`` or more on ``image`` into ``out_file``.
 
-    ``image`` may be a folder: each of its images (:func:`list_images`) is drawn into the
-    folder ``out_file`` under its own name, with the model loaded once. An image that
-    cannot be read or run (an :class:`~shufflenet_det.errors.InputError`) is skipped
-    with a warning naming it, the others are drawn, and a count of the skipped ones
-    ends the run; if none could be drawn, that is an error. The output is checked to be
-    writable, and a single image to be readable, before the model is loaded.
-
-    Returns:
-        int: The images drawn.
-
-    Raises:
-        InputError: a missing or broken config, checkpoint or (single) image, an output
-            that cannot be written (or an image file named as a folder's output), or a
-            folder none of whose images could be drawn.
+    A folder ``image`` has each of its images (by extension, not recursive) drawn into
+    the folder ``out_file`` under its own name; an image that fails with an InputError is
+    skipped with a warning, and it is an error only if none could be drawn. Outputs, and a
+    single image, are checked before the model is loaded. Returns the images drawn.
     """
-    images, folder = list_images(image), osp.isdir(image)
-    if folder and str(out_file).lower().endswith(IMAGE_EXTENSIONS):
-        raise ConfigError(f'{image} is a folder: its images are drawn into a folder, '
-                          f'--out-dir DIR, not into the image file {out_file}')
+    folder = osp.isdir(image)
+    images = [image]
+    if folder:
+        images = sorted(osp.join(image, name) for name in os.listdir(image)
+                        if name.lower().endswith(IMAGE_EXTENSIONS))
+        if not images:
+            raise InputFileNotFoundError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in folder '
+                                         f'{image}')
+        if str(out_file).lower().endswith(IMAGE_EXTENSIONS):
+            raise ConfigError(f'{image} is a folder: its images are drawn into a folder, '
+                              f'--out-dir DIR, not into the image file {out_file}')
     check_writable(out_file, '--out-dir' if folder else '--out-file', directory=folder)
     if not folder:
         read_image(image)
-    draw = demo_drawer(config, checkpoint, device)
+    draw = _drawer(config, checkpoint, device)
     skipped = []
     for path in images:
         out = osp.join(out_file, osp.basename(path)) if folder else out_file

@@ -1,5 +1,4 @@
 """Config handling shared by the training and evaluation entry points."""
-import copy
 import os.path as osp
 from collections.abc import Mapping
 from typing import Optional
@@ -8,33 +7,24 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..config import DATALOADERS, load_config
-from ..datasets.layout import set_data_root
+from ..datasets import set_data_root
 from ..errors import ConfigError
 from ..fileio import check_writable
 
 
 def check_neck_in_channels(model_cfg: Mapping) -> None:
-    """Raise if ``model.neck.in_channels`` differ from what the backbone returns.
-
-    Otherwise the mismatch surfaces only in the first forward pass, as a
-    convolution shape error deep inside the neck. The backbone is built without
-    its weights' initialisation to read its ``out_channels``; a backbone whose
-    settings are invalid fails here, with its own message. Backbones that do not
-    publish ``out_channels`` (most of MMDetection's) are not checked.
-
-    Raises:
-        ConfigError: naming both channel lists, or the backbone's invalid setting.
-    """
+    """Raise a ConfigError if ``model.neck.in_channels`` differ from the backbone's
+    ``out_channels`` (else a shape error deep in the first forward pass), or if the
+    backbone refuses its settings. Backbones without ``out_channels`` are not checked."""
     from mmdet.registry import MODELS
 
     backbone_cfg, neck_cfg = model_cfg.get('backbone'), model_cfg.get('neck')
     if not backbone_cfg:
         return
-    backbone_cfg = copy.deepcopy(dict(backbone_cfg))
-    backbone_cfg.pop('init_cfg', None)
+    backbone_cfg = {k: v for k, v in backbone_cfg.items() if k != 'init_cfg'}
     try:
         backbone = MODELS.build(backbone_cfg)
-    except ValueError as exc:  # the backbone's own check of its arguments
+    except ValueError as exc:
         raise ConfigError(f'model.backbone ({backbone_cfg.get("type")}): {exc}') from exc
     out_channels = getattr(backbone, 'out_channels', None)
     neck_cfg = neck_cfg[0] if isinstance(neck_cfg, (list, tuple)) else neck_cfg
@@ -53,43 +43,20 @@ def check_neck_in_channels(model_cfg: Mapping) -> None:
         'shufflenet_v1_channels(groups, widen_factor) as the configs in configs/ do.')
 
 
-def drop_persistent_workers_without_workers(cfg: Config) -> None:
-    """Turn ``persistent_workers`` off in every dataloader with ``num_workers=0``.
-
-    PyTorch's ``DataLoader`` raises ``ValueError: persistent_workers option needs
-    num_workers > 0``, and MMEngine builds a dataloader only when its loop starts,
-    after the model is built. ``--cfg-options train_dataloader.num_workers=0`` (the
-    usual way to debug a dataset in the main process) would otherwise fail there
-    on every config that sets ``persistent_workers=True``. One INFO line names each
-    dataloader changed.
-    """
-    for name in DATALOADERS:
-        loader = cfg.get(name)
-        if isinstance(loader, Mapping) and loader.get('num_workers') == 0 \
-                and loader.get('persistent_workers'):
-            loader['persistent_workers'] = False
-            print_log(f'{name}: num_workers=0, so persistent_workers is turned off (PyTorch\'s '
-                      'DataLoader allows it only with num_workers > 0)', logger='current')
-
-
-def prepare_config(config: str,
-                   work_dir: Optional[str] = None,
-                   cfg_options: Optional[dict] = None,
-                   data_root: Optional[str] = None,
+def prepare_config(config: str, work_dir: Optional[str] = None,
+                   cfg_options: Optional[dict] = None, data_root: Optional[str] = None,
                    launcher: str = 'none') -> Config:
-    """Load ``config`` and apply the command-line overrides the tools share.
+    """Load ``config`` with the overrides the tools share, and check what can be checked
+    before anything is built.
 
-    The work directory is, in order of preference: ``work_dir``, the config's
-    ``work_dir``, ``./work_dirs/<config name>``. ``data_root`` is applied after
-    ``cfg_options``, so it wins over a root set there. The work directory must be
-    writable (or creatable), and the model's backbone and neck are checked to fit
-    together (:func:`check_neck_in_channels`). A dataloader with ``num_workers=0``
-    gets ``persistent_workers=False`` (:func:`drop_persistent_workers_without_workers`).
+    The work dir is ``work_dir``, else the config's, else ``./work_dirs/<config name>``,
+    and must be writable. ``data_root`` wins over a root in ``cfg_options``. A dataloader
+    with ``num_workers=0`` gets ``persistent_workers=False`` (PyTorch refuses the pair,
+    and MMEngine builds dataloaders only when their loop starts).
 
     Raises:
-        InputFileNotFoundError: ``config`` does not exist.
-        ConfigError: the config cannot be read, an option cannot take effect, the
-            work directory cannot be written, or the backbone and neck cannot work.
+        InputError: the config is missing or unreadable, an option cannot take effect, the
+            work dir cannot be written, or the backbone and neck do not fit.
     """
     cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
@@ -101,7 +68,13 @@ def prepare_config(config: str,
                    directory=True)
     if data_root is not None:
         set_data_root(cfg, data_root)
-    drop_persistent_workers_without_workers(cfg)
+    for name in DATALOADERS:
+        loader = cfg.get(name)
+        if isinstance(loader, Mapping) and loader.get('num_workers') == 0 \
+                and loader.get('persistent_workers'):
+            loader['persistent_workers'] = False
+            print_log(f'{name}: num_workers=0, so persistent_workers is turned off (PyTorch\'s '
+                      'DataLoader allows it only with num_workers > 0)', logger='current')
     if 'model' in cfg:
         check_neck_in_channels(cfg.model)
     return cfg

@@ -1,21 +1,48 @@
 """``tools/train.py``: train a detector or the ImageNet classifier with MMEngine's Runner."""
 import logging
+from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Optional
 
+from mmengine.config import Config
 from mmengine.device import get_device
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ..checkpoint.pretrained_files import (check_pretrained_files,
-                                           configure_training_from_scratch)
+from ..checkpoint import (CheckpointFileError, check_checkpoint_fits_model,
+                          check_pretrained_files, configure_training_from_scratch,
+                          load_checkpoint_file, state_shapes)
 from ..datasets import check_dataset_paths
 from ..engine import setup_cpu_distributed
+from ..engine.checkpointing import read_last_checkpoint
 from ..engine.work_dir_lock import lock_work_dir
 from ..errors import ConfigError
-from .resume import check_resume_fits, read_resume_checkpoint
 from .runner_config import prepare_config
+
+
+def read_resume_checkpoint(cfg: Config) -> Optional[dict]:
+    """The checkpoint a ``resume=True`` run reads, read once here and fixed as
+    ``cfg.load_from`` (``WORK_DIR/last_checkpoint`` unless one is named), so that a
+    damaged, unsafe or weights-only file stops the run before the Runner loads it.
+    None if the run does not resume, resumes from a URL, or auto-resumes a fresh work dir.
+    """
+    if not cfg.get('resume'):
+        return None
+    if not cfg.get('load_from'):
+        cfg.load_from = read_last_checkpoint(cfg.work_dir)
+    path = cfg.load_from
+    if not path or '://' in str(path):
+        return None
+    ckpt = load_checkpoint_file(path)
+    state, meta = ckpt.get('state_dict'), ckpt.get('meta')
+    if not isinstance(state, Mapping) or not isinstance(meta, Mapping) \
+            or not {'epoch', 'iter'} <= set(meta):
+        raise CheckpointFileError(
+            f'{path} is not a training checkpoint: it lacks the state_dict and the meta epoch '
+            'and iter that resuming needs (converted, exported and pretrained files hold '
+            'weights only). To start a new run from its weights, set load_from instead')
+    return dict(shapes=state_shapes(state), source=str(path), meta=dict(meta))
 
 
 def build_train_runner(config: str, work_dir: Optional[str] = None, amp: bool = False,
@@ -28,25 +55,20 @@ def build_train_runner(config: str, work_dir: Optional[str] = None, amp: bool = 
     Args:
         config (str): Config file.
         work_dir (str, optional): Where logs and checkpoints go.
-        amp (bool): Automatic mixed precision (``AmpOptimWrapper``, dynamic loss scale).
-        auto_scale_lr (bool): Scale the lr linearly with the total batch size, from the
-            config's ``auto_scale_lr.base_batch_size``.
-        resume (str, optional): ``'auto'`` resumes from the work dir's latest
-            checkpoint, a path from that file.
+        amp (bool): Mixed precision (``AmpOptimWrapper``, dynamic loss scale; GPU only).
+        auto_scale_lr (bool): Scale the lr linearly from ``auto_scale_lr.base_batch_size``.
+        resume (str, optional): 'auto' (the work dir's latest checkpoint) or a path.
         data_root (str, optional): Dataset root replacing the config's.
         cfg_options (dict, optional): Config overrides.
         launcher (str): 'none', 'pytorch', 'slurm' or 'mpi'.
-        from_scratch (bool): Train without the ImageNet checkpoints the config
-            names, with every BN layer and stage training
-            (``configure_training_from_scratch``).
-            Otherwise a missing checkpoint stops the run before anything is built.
-        hold_lock (ExitStack, optional): Take the work dir's lock (``.train.lock``,
-            one run per work dir) as soon as the work dir is known, and hold it
-            until this stack closes. :func:`train` passes one.
+        from_scratch (bool): Train without the ImageNet checkpoints the config names,
+            every BN layer and stage training; otherwise a missing one stops the run.
+        hold_lock (ExitStack, optional): Take the work dir's lock (one run per work dir)
+            as soon as the work dir is known, held until the stack closes.
 
     Raises:
-        InputError: a missing or unreadable config, dataset path, pretrained or
-            resume checkpoint, or a setting that cannot work.
+        InputError: a missing or unreadable config, dataset path, pretrained or resume
+            checkpoint, or a setting that cannot work.
     """
     cfg = prepare_config(config, work_dir, cfg_options, data_root, launcher)
     if hold_lock is not None:
@@ -65,28 +87,23 @@ def build_train_runner(config: str, work_dir: Optional[str] = None, amp: bool = 
         cfg.resume, cfg.load_from = True, None if resume == 'auto' else resume
     check_dataset_paths(cfg)
     scratch = configure_training_from_scratch(cfg.model) if from_scratch else None
-    if scratch is None:  # before the Runner builds anything: the file is needed at the start
+    if scratch is None:
         check_pretrained_files(cfg.get('model'))
-    # Read once up front: a damaged, unsafe or mismatched file fails with its name
-    # before the Runner loads anything.
     resumed = read_resume_checkpoint(cfg)
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if resumed is not None:
-        check_resume_fits(runner, resumed, config)
+        check_checkpoint_fits_model(getattr(runner.model, 'module', runner.model),
+                                    config=config, **resumed)
     if scratch is not None:
         print_log('training from scratch (--from-scratch): ' + '; '.join(scratch),
                   logger='current')
-    log_lr_scaling(runner)
+    _warn_unscaled_lr(runner)
     return runner
 
 
-def log_lr_scaling(runner: Runner) -> None:
-    """One warning when the lr is set for another total batch and ``--auto-scale-lr`` is off.
-
-    It gives the lr in use and the one linear scaling to this run's total batch
-    (images per process x processes) would give.
-    """
+def _warn_unscaled_lr(runner: Runner) -> None:
+    """One warning when the lr is set for another total batch and --auto-scale-lr is off."""
     cfg = runner.cfg
     scale = cfg.get('auto_scale_lr') or {}
     lr = ((cfg.get('optim_wrapper') or {}).get('optimizer') or {}).get('lr')
@@ -102,7 +119,6 @@ def log_lr_scaling(runner: Runner) -> None:
 
 
 def train(config: str, **kwargs) -> None:
-    """Train as :func:`build_train_runner` (which takes the arguments) prepares it, with
-    the work dir locked until training ends."""
+    """Train as :func:`build_train_runner` prepares it, the work dir locked until the end."""
     with ExitStack() as hold_lock:
         build_train_runner(config, hold_lock=hold_lock, **kwargs).train()
