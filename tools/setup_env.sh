@@ -67,6 +67,22 @@ if [[ ! -x $py ]]; then
     say "creating $(basename "$venv") ($stack_name stack) with $(command -v "$base")" \
         "(Python $version)"
     "$base" -m venv "$venv"
+    # The GPU machines ship a Python with the pinned torch and cannot download its CUDA
+    # wheels: link its site-packages into the venv (a .pth line) instead of installing a copy.
+    if [[ ${SHUFFLENET_DET_REUSE_TORCH:-1} != 0 ]] && torch_site=$("$base" - "$(pin torch)" \
+            "$(pin torchvision)" 2>/dev/null <<'PY'
+import os, sys, torch, torchvision
+mods = (torch, torchvision)
+folders = {os.path.dirname(os.path.dirname(m.__file__)) for m in mods}
+assert [m.__version__.split('+')[0] for m in mods] == sys.argv[1:] and len(folders) == 1
+print(folders.pop())
+PY
+    ); then
+        "$py" -c 'import sys, sysconfig; open(sysconfig.get_paths()["purelib"]
+            + "/shufflenet_det_base_torch.pth", "w").write(sys.argv[1] + "\n")' "$torch_site"
+        say "reusing torch $(pin torch) and torchvision $(pin torchvision) from $torch_site" \
+            "(SHUFFLENET_DET_REUSE_TORCH=0 installs them into the venv)"
+    fi
 fi
 version=$(python_version "$py") || die "$py does not run: delete $(basename "$venv") and run again"
 supported "$version" ||
@@ -92,6 +108,15 @@ else
     if [[ -n $arch_list ]]; then
         # Before the build, not deep inside it: no nvcc, or one torch would refuse.
         "$py" "$build_env" check-nvcc
+        # torch's CUDA headers include cusparse.h and others, which a CUDA folder made of
+        # NVIDIA's compiler wheels lacks; torch's own CUDA wheels put them beside torch.
+        torch_dir=$("$py" -c 'import os, torch; print(os.path.dirname(torch.__path__[0]))')
+        for inc in "$torch_dir"/nvidia/cu*/include; do
+            [[ -f $inc/cusparse.h ]] || continue
+            export CPATH=$inc${CPATH:+:$CPATH}
+            say "adding $inc to CPATH (torch's CUDA library headers)"
+            break
+        done
         build_vars+=(FORCE_CUDA=1 "TORCH_CUDA_ARCH_LIST=$arch_list")
     fi
     say "building mmcv $mmcv_version with $what into $wheelhouse"
