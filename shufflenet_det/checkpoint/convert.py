@@ -1,12 +1,10 @@
 """Converting the public ShuffleNetV1 ImageNet files (``tools/convert_checkpoint.py``) and
 exporting a backbone (``tools/export_backbone.py``).
 
-Two formats are accepted, told apart by their keys (:func:`detect_format`): official Megvii
-files (``module.first_conv.*``, ...; :mod:`.megvii`) are converted and checked feature by
-feature against the official network; OpenMMLab ShuffleNetV1 classifiers (``backbone.*``,
-``head.fc.*``) already have this project's layout and must load strictly. Either way the
-architecture is read from the tensor shapes and must be the requested one, and the output
-is written atomically, only once every check has passed.
+Official Megvii files are converted and checked against the official network (:mod:`.megvii`);
+OpenMMLab classifiers already have this project's layout and must load strictly. The format
+is told from the keys, the architecture from the shapes; the output is written only once
+every check has passed.
 """
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -97,17 +95,6 @@ def describe_architecture(groups: Optional[int] = None,
     """``'1.0x g=3'``, or just the part that is given (``'g=8'``, ``'2.0x'``)."""
     return ' '.join(([] if widen_factor is None else [f'{float(widen_factor)}x'])
                     + ([] if groups is None else [f'g={groups}']))
-
-
-def validate_requested(groups: Optional[int] = None,
-                       widen_factor: Optional[float] = None) -> None:
-    """Refuse a requested setting ShuffleNetV1 does not support (``None`` passes)."""
-    if groups is not None and groups not in GROUPS:
-        raise ConversionError(f'requested groups={groups!r} is not supported; groups must be '
-                              f'one of {GROUPS}')
-    if widen_factor is not None and widen_factor not in WIDEN_FACTORS:
-        raise ConversionError(f'requested widen_factor={widen_factor!r} is not supported; '
-                              f'widen_factor must be one of {WIDEN_FACTORS}')
 
 
 def _weight_shape(state: Mapping[str, Tensor], key: str) -> tuple[int, ...]:
@@ -243,17 +230,19 @@ def convert_file(src: str, dst: str, progress: Callable[[str], None] = print,
         widen_factor (float, optional): The width expected; ``None`` accepts the file's.
 
     Returns:
-        dict: the ``meta`` stored in ``dst``: ``source``, ``converted_from``, ``arch``
-        (``type``, ``groups``, ``widen_factor``, ``shuffle_order``), ``input_convention``
-        and, for Megvii files, ``verified_max_abs_diff``.
+        dict: the ``meta`` stored in ``dst``: ``source``, ``converted_from``, ``arch``,
+        ``input_convention`` and, for Megvii files, ``verified_max_abs_diff``.
 
     Raises:
-        InputFileNotFoundError: ``src`` does not exist.
-        CheckpointFileError: ``src`` is not a readable PyTorch checkpoint.
-        ConversionError: an unsupported requested architecture, a file of neither
-            format, an architecture other than the requested one, or a failed check.
+        InputError: ``src`` is missing or unreadable (CheckpointFileError), or is of neither
+            format, another architecture, or fails a check (ConversionError).
     """
-    validate_requested(groups, widen_factor)
+    if groups is not None and groups not in GROUPS:
+        raise ConversionError(f'requested groups={groups!r} is not supported; groups must be '
+                              f'one of {GROUPS}')
+    if widen_factor is not None and widen_factor not in WIDEN_FACTORS:
+        raise ConversionError(f'requested widen_factor={widen_factor!r} is not supported; '
+                              f'widen_factor must be one of {WIDEN_FACTORS}')
     progress(f'reading {src}')
     state, _ = read_checkpoint(src)
     fmt = detect_format(state, src)
@@ -274,8 +263,9 @@ def convert_file(src: str, dst: str, progress: Callable[[str], None] = print,
     found = describe_architecture(arch['groups'], arch['widen_factor'])
     progress(f'{_FORMAT_NAMES[fmt][1]}: ShuffleNetV1 {found} (channels {arch["channels"]})')
     if groups not in (None, arch['groups']) or widen_factor not in (None, arch['widen_factor']):
-        raise ConversionError(f'{src} is ShuffleNetV1 {found} (channels {tuple(arch["channels"])}), '
-                              f'but {describe_architecture(groups, widen_factor)} was requested')
+        raise ConversionError(
+            f'{src} is ShuffleNetV1 {found} (channels {tuple(arch["channels"])}), but '
+            f'{describe_architecture(groups, widen_factor)} was requested')
     if fmt == MEGVII_FORMAT:
         state, diff = _convert_megvii(src, dst, state, arch, progress, tolerance)
         source, convention, checked = ('megvii-model/ShuffleNet-Series', MEGVII_INPUT_CONVENTION,

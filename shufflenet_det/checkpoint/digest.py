@@ -1,11 +1,9 @@
 """A digest of a checkpoint's tensors, recorded in its ``meta`` and checked when it is read.
 
-``torch.save`` stores each tensor's bytes uncompressed and unchecked, so a flipped bit on a
-disk, in a copy or a download loads without complaint. Every checkpoint this project writes
-records ``meta['tensor_digest'] = {'algorithm': 'crc32', 'value': ...}``: CRC-32 (the
-checksum of zip archives) chained, in name order, over the name, dtype, shape and bytes of
-every tensor outside ``meta``. It guards against accidents, not against someone who
-rewrites the file and its ``meta``.
+``torch.save`` leaves tensor bytes unchecked, so a flipped bit loads without complaint. Every
+checkpoint this project writes records ``meta['tensor_digest']``: CRC-32 chained, in name
+order, over the name, dtype, shape and bytes of every tensor outside ``meta``. It guards
+against accidents, not against someone who rewrites the file and its ``meta``.
 """
 import zlib
 from collections.abc import Mapping

@@ -1,18 +1,11 @@
 """Reading and writing checkpoint files: safely, completely, with errors that name the file.
 
-Only tensors, plain containers and the types an MMEngine checkpoint holds
-(:data:`SAFE_GLOBALS`: ``HistoryBuffer``, NumPy arrays and scalars) are ever unpickled:
-
-- **torch >= 2.6**: ``torch.load(weights_only=True)`` inside
-  ``torch.serialization.safe_globals(...)``, which allows them for that load only;
-- **older torch** (the classic stack's 2.1 has no list to extend): Python's unpickler
-  restricted as its documentation recommends ("Restricting Globals"), resolving only torch's
-  weights-only list plus :data:`SAFE_GLOBALS` and refusing anything else with torch's words.
-
-mmengine's ``HistoryBuffer`` also pickles its class's statistics methods, as
-``builtins.getattr(HistoryBuffer, 'min')``; :func:`history_buffer_statistic` stands in for
-that ``getattr`` and returns nothing else. Nothing here changes torch's settings at import;
-:func:`allow_mmengine_checkpoints` does, for the whole process, when a user's script calls it.
+Only tensors, plain containers and what MMEngine checkpoints hold (:data:`SAFE_GLOBALS`) are
+unpickled: on torch >= 2.6 by ``torch.load(weights_only=True)`` allowing them for one load;
+on older torch (2.1 has no list to extend) by Python's unpickler restricted as its
+documentation recommends. MMEngine's ``HistoryBuffer`` pickles its statistics methods as
+``builtins.getattr(HistoryBuffer, 'min')``: :func:`history_buffer_statistic` stands in for
+that ``getattr``. Importing this changes none of torch's settings.
 """
 import _codecs
 import _compat_pickle
@@ -103,24 +96,16 @@ _RESTRICTED_PICKLE = None if HAS_SAFE_GLOBALS else restricted_pickle_module(SAFE
 
 
 def allow_mmengine_checkpoints() -> None:
-    """Let torch's own safe loader read MMEngine's checkpoints anywhere in this process.
-
-    For a user's script in which MMEngine or mmdet calls ``torch.load(weights_only=True)``
-    (``DetInferencer(weights=...)``, ``Runner.resume``). It **changes process-wide state**
-    (``torch.serialization.add_safe_globals``); ``import shufflenet_det`` never calls it.
-    Idempotent; does nothing on torch < 2.6, where :func:`mmengine_loads_safely` serves.
-    """
+    """Let torch's own safe loader read MMEngine's checkpoints anywhere in this process, for
+    a user's script (``DetInferencer(weights=...)``): it **changes process-wide state**.
+    Does nothing on torch < 2.6, where :func:`mmengine_loads_safely` serves."""
     if HAS_SAFE_GLOBALS:
         torch.serialization.add_safe_globals(SAFE_GLOBALS)
 
 
 def safe_torch_load(path, map_location='cpu'):
-    """``torch.load`` that unpickles only tensors, plain containers and :data:`SAFE_GLOBALS`.
-
-    Raises:
-        pickle.UnpicklingError: another type, named as ``Unsupported global: GLOBAL
-            module.name``.
-    """
+    """``torch.load`` that unpickles only tensors, plain containers and :data:`SAFE_GLOBALS`;
+    anything else raises ``pickle.UnpicklingError('... Unsupported global: GLOBAL name')``."""
     if not HAS_SAFE_GLOBALS:
         return torch.load(path, map_location=map_location, weights_only=False,
                           pickle_module=_RESTRICTED_PICKLE)
@@ -140,11 +125,8 @@ class UnsafeCheckpointError(CheckpointFileError):
 
 
 def atomic_save(obj, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place.
-
-    A checkpoint dict (one holding ``state_dict``) is saved with the digest of its tensors
-    in ``meta['tensor_digest']``; ``obj`` itself is not changed.
-    """
+    """``torch.save`` to a temporary file beside ``path``, then rename it into place; a
+    checkpoint dict (with ``state_dict``) gets the digest of its tensors in its ``meta``."""
     if isinstance(obj, Mapping) and 'state_dict' in obj:
         obj = record_tensor_digest(dict(obj))
     with atomic_open(path, 'wb') as f:
@@ -232,10 +214,8 @@ def checkpoint_exists(path: str) -> bool:
 
 
 def read_checkpoint(path: str, map_location: str = 'cpu') -> tuple[dict, dict]:
-    """The state dict and ``meta`` (``{}`` if absent) of a checkpoint file or URL.
-
-    Local files are read by :func:`load_checkpoint_file`, URLs and ``open-mmlab://``-style
-    paths by MMEngine's loader.
+    """The state dict and ``meta`` (``{}`` if absent) of a checkpoint file (read by
+    :func:`load_checkpoint_file`) or URL (by MMEngine's loader).
 
     Raises:
         InputFileNotFoundError: ``path`` is a local path that does not exist.
@@ -257,12 +237,8 @@ def read_checkpoint(path: str, map_location: str = 'cpu') -> tuple[dict, dict]:
 
 @contextmanager
 def mmengine_loads_safely() -> Iterator[None]:
-    """Route MMEngine's local checkpoint reads (``load_from``, ``--resume``, ``Pretrained``)
-    through :func:`load_checkpoint_file`, then restore its own loader.
-
-    MMEngine reads local files with a bare ``torch.load``: unsafe on torch < 2.6, and
-    refusing ``HistoryBuffer`` from 2.6. The tools in ``tools/`` run inside this.
-    """
+    """Route MMEngine's local checkpoint reads (``load_from``, ``--resume``, ``Pretrained``),
+    a bare ``torch.load``, through :func:`load_checkpoint_file`; the tools run inside this."""
     previous = CheckpointLoader._schemes.get('')  # '' is MMEngine's prefix for local paths
     CheckpointLoader.register_scheme(
         prefixes='', force=True, loader=lambda filename, map_location=None:

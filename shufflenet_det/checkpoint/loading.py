@@ -1,16 +1,14 @@
 """Loading weights into a model strictly: every key and shape checked before anything is copied.
 
-``nn.Module.load_state_dict`` may copy part of a checkpoint before it raises on a shape
-mismatch, and MMEngine's ``Pretrained``, ``load_from``, ``Runner.resume`` and mmdet's
-``init_detector`` load non-strictly. Here a module is either loaded completely or left
-untouched, with an error that lists what does not match.
+``load_state_dict`` may copy part of a checkpoint before it raises, and MMEngine's and mmdet's
+loaders are non-strict: here a module is loaded completely, or left untouched with an error
+that lists what does not match.
 """
 import copy
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
 import torch
-from mmengine.config import Config
 from mmengine.logging import print_log
 from torch import nn
 
@@ -68,25 +66,13 @@ def select_prefix(state: Mapping[str, torch.Tensor], prefix: Optional[str],
 
 def load_parts(parts: Mapping[str, nn.Module], state: Mapping[str, torch.Tensor],
                source: str, strict: bool = True, hint: str = STRICT_FALSE_HINT) -> int:
-    """Load one state dict into several modules, checked together before anything is copied.
+    """Load ``state`` into the modules of ``parts`` (key prefix -> module) together; returns
+    how many tensors were loaded.
 
-    Each key goes, without its prefix, to the part with the longest matching key prefix
-    (``''`` takes the rest); every part must receive exactly its own keys and shapes.
-
-    Args:
-        parts (Mapping[str, nn.Module]): Key prefix -> module.
-        state (Mapping[str, Tensor]): The weights.
-        source (str): Where ``state`` came from, for the messages.
-        strict (bool): False loads the tensors whose names and shapes match and logs the
-            rest as a warning. Default: True.
-        hint (str): The advice ending the error message.
-
-    Returns:
-        int: The number of tensors loaded.
-
-    Raises:
-        CheckpointMismatchError: (``strict``) listing missing and unexpected keys and
-            shape mismatches; no module is modified.
+    Each key goes, without its prefix, to the part with the longest matching prefix (``''``
+    takes the rest). A missing, unexpected or mis-shaped tensor raises CheckpointMismatchError,
+    ending with ``hint``, before anything is copied; with ``strict=False`` the matching tensors
+    load and the rest are logged as a warning.
     """
     prefixes = sorted(parts, key=len, reverse=True)
     routed = {p: {} for p in prefixes}
@@ -128,17 +114,9 @@ def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: st
 
 
 def check_shuffle_order(meta: Mapping, modules: Mapping[str, nn.Module], source: str) -> None:
-    """Refuse weights whose recorded shuffle order differs from a module's.
-
-    The state dict does not show the permutation: weights for the official inverse
-    shuffle load without complaint into a network applying the paper's, and compute
-    something else. Files that record no ``meta['arch']['shuffle_order']`` pass.
-
-    Args:
-        meta (Mapping): The checkpoint's ``meta``.
-        modules (Mapping[str, nn.Module]): Config path (``'model.backbone'``) -> module.
-        source (str): The file, for the message.
-    """
+    """Refuse weights whose ``meta['arch']['shuffle_order']`` differs from that of one of
+    ``modules`` (config path -> module): the state dict does not show the permutation, and
+    weights for the other shuffle load without complaint and compute something else."""
     wanted = (meta.get('arch') or {}).get('shuffle_order')
     if wanted is None:
         return
@@ -174,19 +152,8 @@ def load_model_checkpoint(model: nn.Module, ckpt: Mapping, source: str) -> None:
 
 def check_checkpoint_fits_model(model: nn.Module, shapes: Mapping[str, tuple], source: str,
                                 config: str, meta: Optional[Mapping] = None) -> None:
-    """Refuse to resume from ``source`` unless its tensors fit ``model`` exactly.
-
-    MMEngine's ``Runner.resume`` loads non-strictly and fails later, or trains on from a
-    half-loaded model; this compares names and shapes before the Runner loads anything.
-
-    Args:
-        model (nn.Module): The model ``config`` builds (unwrapped).
-        shapes (Mapping[str, tuple]): The checkpoint's :func:`state_shapes`.
-        source (str): The checkpoint, for the message.
-        config (str): The config, for the message.
-        meta (Mapping, optional): The checkpoint's ``meta``, whose ``experiment_name``
-            the message names.
-    """
+    """Refuse to resume from ``source`` (its :func:`state_shapes` and ``meta``) unless it fits
+    ``model`` exactly; ``Runner.resume`` loads non-strictly and fails later, or trains on."""
     problems = _listing(_mismatches(state_shapes(model.state_dict(), False), shapes),
                         ('shape mismatches', 'missing keys', 'unexpected keys'), 4)
     if not problems:
@@ -200,39 +167,18 @@ def check_checkpoint_fits_model(model: nn.Module, shapes: Mapping[str, tuple], s
         'instead')
 
 
-def detector_dataset_meta(cfg: Config, checkpoint_meta: Mapping) -> dict:
-    """The class names and palette a detector draws with.
-
-    Classes from the checkpoint's ``meta['dataset_meta']`` (or older ``meta['CLASSES']``),
-    else the config's test dataset; the palette from the config's test dataset, else the
-    checkpoint, else ``'random'``. ``init_detector`` without a checkpoint would use COCO's.
-    """
-    from mmdet.registry import DATASETS
-
-    dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
-    dataset_cfg['lazy_init'] = True  # only the metainfo: no annotation file is read
-    metainfo = DATASETS.build(dataset_cfg).metainfo
-    recorded = checkpoint_meta.get('dataset_meta')
-    if recorded:
-        meta = {k.lower(): v for k, v in recorded.items()}
-    elif checkpoint_meta.get('CLASSES'):
-        meta = dict(classes=checkpoint_meta['CLASSES'])
-    else:
-        meta = dict(classes=metainfo['classes'])
-    meta['palette'] = metainfo.get('palette') or meta.get('palette') or 'random'
-    return meta
-
-
 def load_detector(config: str, checkpoint: str, device: str = 'cpu') -> nn.Module:
     """mmdet's ``init_detector``, with the checkpoint read once and loaded strictly.
 
-    The model is built as ``init_detector`` builds it (default scope, SyncBN turned into
-    BN, ``model.cfg`` set), with ``dataset_meta`` from :func:`detector_dataset_meta`.
+    The model is built as ``init_detector`` builds it (default scope, SyncBN turned into BN,
+    ``model.cfg`` set). Its classes come from the checkpoint's ``meta['dataset_meta']`` (or
+    older ``meta['CLASSES']``), else from the config's test dataset (``init_detector`` would
+    use COCO's); its palette from the test dataset, else the checkpoint, else ``'random'``.
 
     Raises:
         InputError: a missing or broken config or checkpoint, or one that does not fit.
     """
-    from mmdet.registry import MODELS
+    from mmdet.registry import DATASETS, MODELS
     from mmengine.model.utils import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
 
@@ -241,6 +187,15 @@ def load_detector(config: str, checkpoint: str, device: str = 'cpu') -> nn.Modul
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     load_model_checkpoint(model, ckpt, checkpoint)
-    model.dataset_meta = detector_dataset_meta(cfg, ckpt.get('meta') or {})
+    dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+    dataset_cfg['lazy_init'] = True  # only the metainfo: no annotation file is read
+    metainfo = DATASETS.build(dataset_cfg).metainfo
+    recorded = ckpt.get('meta') or {}
+    if recorded.get('dataset_meta'):
+        meta = {k.lower(): v for k, v in recorded['dataset_meta'].items()}
+    else:
+        meta = dict(classes=recorded.get('CLASSES') or metainfo['classes'])
+    meta['palette'] = metainfo.get('palette') or meta.get('palette') or 'random'
+    model.dataset_meta = meta
     model.cfg = cfg
     return model.to(device).eval()

@@ -1,23 +1,14 @@
-"""Official Megvii ShuffleNetV1 weights: their names, their shuffle, and their network.
+"""Official Megvii ShuffleNetV1 weights (github.com/megvii-model/ShuffleNet-Series): their
+names, their shuffle, and their network.
 
-The official release (github.com/megvii-model/ShuffleNet-Series, ShuffleNetV1/) differs
-from :class:`~shufflenet_det.models.ShuffleNetV1` in three ways:
-
-1. Names: ``first_conv.{0,1}``, ``features.N.branch_main_1.{0,1,3,4}``,
-   ``features.N.branch_main_2.{0,1}``, ``classifier.0`` (under ``module.`` in the files).
-2. The channel shuffle is the inverse of the paper's (channels read as an ``(n, g)`` grid,
-   not ``(g, n)``). Inside every unit the converter reorders the bottleneck channels (rows
-   of the first pointwise and depthwise convolutions and their BN layers) and the input
-   columns of the second pointwise convolution within each of its groups, so that the
-   paper's shuffle gives every output unchanged. That is possible exactly when, for every
-   pair of groups (first pointwise group a, second pointwise group b), both shuffles route
-   the same number of channels from a to b: for every g=3 release and 2.0x g=8. 0.5x, 1.0x
-   and 1.5x g=8 are kept for ``shuffle_order='megvii'``, which applies the official
-   permutation itself.
-3. Input: BGR, 0-255, not normalised (:data:`MEGVII_INPUT_CONVENTION`).
-
-:func:`megvii_forward` runs the official network from its state dict, written from the
-release's format rather than from this project's modules, to check a conversion against.
+Their channel shuffle is the inverse of the paper's. Inside every unit the converter reorders
+the bottleneck channels and the input columns of the second pointwise convolution within each
+of its groups, so that the paper's shuffle gives every output unchanged. That is possible
+exactly when both shuffles route the same number of channels from each group of the first
+pointwise convolution to each group of the second: for every g=3 release and 2.0x g=8. The
+other g=8 files are kept for ``shuffle_order='megvii'``, which applies the official shuffle.
+:func:`megvii_forward`, written from the release's format rather than from this project's
+modules, is the network a conversion is checked against.
 """
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
@@ -49,16 +40,8 @@ _UNIT_LAYERS = {
 
 
 def megvii_forward(state: Mapping[str, Tensor], x: Tensor, groups: int) -> list[Tensor]:
-    """Run the official network from its (``module.``-stripped) state dict, in eval mode.
-
-    Args:
-        state (Mapping[str, Tensor]): ``first_conv.*``, ``features.N.*`` tensors.
-        x (Tensor): BGR images in 0-255, (N, 3, H, W).
-        groups (int): The release's g.
-
-    Returns:
-        list[Tensor]: The output of Stages 2, 3 and 4 (a wrong stem shows in all three).
-    """
+    """Stage 2, 3 and 4 outputs of the official network (``module.``-stripped ``state``, g
+    ``groups``, eval mode) for BGR images ``x`` in 0-255."""
     def bn(y, prefix):
         return F.batch_norm(y, state[f'{prefix}.running_mean'], state[f'{prefix}.running_var'],
                             state[f'{prefix}.weight'], state[f'{prefix}.bias'], eps=1e-5)
@@ -141,13 +124,8 @@ def _apply_paper_order(unit: dict[str, Tensor], groups: int, first_groups: int) 
 
 def convert_megvii_state(state: Mapping[str, Tensor], arch: Mapping,
                          progress: Callable[[str], None] = print) -> dict[str, Tensor]:
-    """``backbone.*`` and ``head.fc.*`` tensors in the OpenMMLab classifier layout.
-
-    Args:
-        state (Mapping[str, Tensor]): The official tensors, ``module.`` stripped.
-        arch (Mapping): ``groups`` and ``shuffle_order``; 'paper' reorders every unit.
-        progress (callable): Called with a message per converted unit.
-    """
+    """The official tensors (``module.`` stripped) as ``backbone.*`` and ``head.fc.*`` of the
+    OpenMMLab classifier layout, each unit reordered if ``arch['shuffle_order']`` is 'paper'."""
     out = {}
     for i, name in enumerate(('conv', 'bn')):
         for k, v in state.items():

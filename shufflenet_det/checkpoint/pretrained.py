@@ -1,26 +1,17 @@
 """Initialising a model from an ImageNet checkpoint through its ``init_cfg``, strictly.
 
-- ``'StrictPretrained'`` (:class:`StrictPretrainedInit`): what a ShuffleNet module's own
-  ``init_cfg=dict(type='Pretrained', ...)`` becomes, by that registry name, so that
-  ``models/`` never imports this package. MMEngine's ``Pretrained`` loads with
-  ``strict=False`` and only logs what it skipped.
-- ``'ShuffleNetPretrained'`` (:class:`ShuffleNetPretrainedInit`), set on the detector:
-  ``backbone.*`` go to the backbone and, in the C4 layout where the backbone stops after
-  Stage 3, ``backbone.layers.2.*`` to :class:`~shufflenet_det.models.ShuffleNetV1SharedHead`,
-  checked together. The weights' input convention must equal the data preprocessor's.
-- A missing checkpoint: refused with the way to get it, before training
-  (:func:`check_pretrained_files`) or when the initialiser runs; training from scratch is a
-  choice (``tools/train.py --from-scratch``, :func:`configure_training_from_scratch`).
-
-Input conventions: ImageNet weights work only on images normalised as in their training
-(Megvii's: BGR 0-255; OpenMMLab's: RGB with ImageNet statistics), which the state dict does
-not show. It is known from ``meta['input_convention']``, else from ``input_convention`` in the
-``init_cfg``, else from OpenMMLab's classifier layout; a file that gives none is refused.
+A ShuffleNet module's own ``init_cfg=dict(type='Pretrained')`` becomes ``'StrictPretrained'``
+by registry name (``models/`` never imports this package); ``'ShuffleNetPretrained'`` on a
+detector also routes Stage 4 to the C4 head and checks the input convention: how the weights
+expect images (Megvii's: BGR 0-255; OpenMMLab's: RGB with ImageNet statistics), known from
+``meta['input_convention']``, the ``init_cfg``, or OpenMMLab's classifier layout. A missing
+file is refused with the way to get it, unless training from scratch is chosen.
 """
 import logging
 import os.path as osp
 import re
 from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Optional, Union
 
 from mmengine.logging import print_log
@@ -85,33 +76,20 @@ def pretrained_init_cfgs(model_cfg) -> list[tuple[str, MutableMapping]]:
 
 
 def check_pretrained_files(model_cfg) -> None:
-    """Refuse a model config whose pretrained checkpoint files do not exist.
-
-    An ``init_cfg`` with ``missing_ok=True`` is left to its initialiser.
-
-    Raises:
-        InputFileNotFoundError: naming the first missing file, where the config names
-            it, how to get it, and ``--from-scratch``.
-    """
+    """Refuse a model config whose pretrained files do not exist (unless ``missing_ok``),
+    naming the first, where the config names it, how to get it, and ``--from-scratch``."""
     for where, init in pretrained_init_cfgs(model_cfg):
         if not checkpoint_exists(init['checkpoint']) and not init.get('missing_ok'):
             raise _missing_checkpoint_error(init['checkpoint'], where)
 
 
 def configure_training_from_scratch(model_cfg) -> list[str]:
-    """Change ``model_cfg`` in place for training without ImageNet weights.
-
-    Every ``init_cfg`` that reads a checkpoint is removed, and every module that keeps BN
-    statistics or stages fixed trains them: ``norm_eval=False``, and ``frozen_stages=-1``
-    where the module has stages.
-
-    Returns:
-        list[str]: What was changed, e.g. ``'model.backbone: norm_eval=False'``.
-    """
-    changes = [f'{where}: {init["checkpoint"]} not loaded'
-               for where, init in pretrained_init_cfgs(model_cfg)]
-    for _, node in list(_nodes(model_cfg)):
+    """Remove every ``init_cfg`` that reads a checkpoint from ``model_cfg`` and let every BN
+    layer and stage train; returns the changes (``'model.backbone: norm_eval=False'``)."""
+    changes = []
+    for where, node in list(_nodes(model_cfg)):
         reads = _file_inits(node)
+        changes += [f'{where}.init_cfg: {init["checkpoint"]} not loaded' for init in reads]
         if reads:
             init = node['init_cfg']
             kept = [i for i in init if i not in reads] if isinstance(init, (list, tuple)) else []
@@ -160,12 +138,7 @@ def _rounded(convention: Mapping) -> dict:
 
 
 def parse_input_convention(value: Union[None, str, Mapping]) -> Optional[dict]:
-    """A stated ``input_convention`` as ``dict(mean, std, bgr_to_rgb)``; ``None`` stays None.
-
-    Raises:
-        ConfigError: neither a known name nor a mapping with mean, std (3 values each)
-            and bgr_to_rgb.
-    """
+    """A stated ``input_convention`` as ``dict(mean, std, bgr_to_rgb)``; ``None`` stays None."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -180,12 +153,7 @@ def parse_input_convention(value: Union[None, str, Mapping]) -> Optional[dict]:
 
 def resolve_input_convention(meta: Mapping, state: Mapping, stated: Optional[dict],
                              source: str) -> tuple[dict, str]:
-    """The convention the weights of ``source`` expect, and where that is known from.
-
-    Raises:
-        ConfigError: ``stated`` contradicts the recorded convention, or nothing
-            tells the convention.
-    """
+    """The convention the weights of ``source`` expect, and where that is known from."""
     recorded = meta.get('input_convention')
     if recorded is not None:
         recorded = _rounded(recorded)
@@ -213,11 +181,8 @@ def resolve_input_convention(meta: Mapping, state: Mapping, stated: Optional[dic
 
 def check_input_convention(expected: Mapping, preprocessor: nn.Module, source: str,
                            origin: str = "recorded in the file's meta") -> None:
-    """Raise ConfigError, naming both, if ``preprocessor`` (a ``DetDataPreprocessor``) does
-    not normalise images as ``expected`` (``mean``, ``std``, ``bgr_to_rgb``) says.
-
-    ``origin`` says in the message where ``expected`` comes from.
-    """
+    """Raise ConfigError, naming both, unless ``preprocessor`` normalises images as
+    ``expected`` (``mean``, ``std``, ``bgr_to_rgb``; known from ``origin``) says."""
     want = _rounded(expected)
     have = dict(mean=[0.0] * 3, std=[1.0] * 3,  # a preprocessor that does not normalise
                 bgr_to_rgb=bool(getattr(preprocessor, '_channel_conversion', False)))
@@ -234,6 +199,7 @@ def check_input_convention(expected: Mapping, preprocessor: nn.Module, source: s
 
 
 @WEIGHT_INITIALIZERS.register_module(name='StrictPretrained')
+@dataclass
 class StrictPretrainedInit:
     """``dict(type='Pretrained', checkpoint, prefix=None)`` of a ShuffleNet module, strictly.
 
@@ -241,20 +207,16 @@ class StrictPretrainedInit:
         checkpoint (str): Path or URL.
         prefix (str, optional): Key prefix to select and strip, e.g. 'backbone.'.
         map_location (str): Where to load tensors. Default: 'cpu'.
-        missing_ok (bool): A local checkpoint that does not exist is a warning and loads
-            nothing, provided every BN layer and stage of the module trains; otherwise
-            refused. Default: False: a missing file is an error saying how to get it.
+        missing_ok (bool): A missing local file is a warning and loads nothing, provided
+            every BN layer and stage trains. Default: False: an error saying how to get it.
         strict (bool): False loads only the tensors whose names and shapes match,
             listing the rest in a warning. Default: True.
     """
-
-    def __init__(self, checkpoint: str, prefix: Optional[str] = None, map_location: str = 'cpu',
-                 missing_ok: bool = False, strict: bool = True) -> None:
-        self.checkpoint = checkpoint
-        self.prefix = prefix
-        self.map_location = map_location
-        self.missing_ok = missing_ok
-        self.strict = strict
+    checkpoint: str
+    prefix: Optional[str] = None
+    map_location: str = 'cpu'
+    missing_ok: bool = False
+    strict: bool = True
 
     def __call__(self, module: nn.Module) -> bool:
         """Load into ``module``; returns False if the file is missing and that is allowed."""
@@ -289,31 +251,22 @@ class StrictPretrainedInit:
 
 
 @WEIGHT_INITIALIZERS.register_module(name='ShuffleNetPretrained')
+@dataclass(repr=False)
 class ShuffleNetPretrainedInit(StrictPretrainedInit):
-    """Load an ImageNet ShuffleNet V1 checkpoint into a detector's backbone (and C4 head).
-
-    Set on the detector: ``model = dict(type='FasterRCNN', init_cfg=dict(
-    type='ShuffleNetPretrained', checkpoint='checkpoints/x.pth'), ...)``.
+    """:class:`StrictPretrainedInit` of a whole detector: ``model.init_cfg=dict(
+    type='ShuffleNetPretrained', checkpoint=...)`` loads the backbone and the C4 head.
 
     Args:
-        checkpoint (str): Path or URL of a classifier or backbone checkpoint.
         prefix (str): Key prefix of the backbone in the file. Default: 'backbone.'.
-        missing_ok (bool): A missing local file is a warning and the detector keeps its
-            default initialisation; refused if a part of it keeps BN statistics or
-            stages frozen. Default: False: an error saying how to get the file.
-        map_location (str): Where to load tensors. Default: 'cpu'.
-        strict (bool): False loads the matching tensors only and lists the rest in a
-            warning. Default: True.
         input_convention (str | dict, optional): How the weights expect images, for files
             that do not record it: ``'megvii'``, ``'openmmlab'`` or ``dict(mean=[...],
             std=[...], bgr_to_rgb=...)``. Default: None (recorded, or told from the layout).
     """
+    prefix: Optional[str] = 'backbone.'
+    input_convention: Union[None, str, dict] = None
 
-    def __init__(self, checkpoint: str, prefix: str = 'backbone.', missing_ok: bool = False,
-                 map_location: str = 'cpu', strict: bool = True,
-                 input_convention: Union[None, str, dict] = None) -> None:
-        super().__init__(checkpoint, prefix, map_location, missing_ok, strict)
-        self.input_convention = parse_input_convention(input_convention)
+    def __post_init__(self) -> None:
+        self.input_convention = parse_input_convention(self.input_convention)
 
     def __call__(self, detector: nn.Module) -> None:
         if not checkpoint_exists(self.checkpoint):
