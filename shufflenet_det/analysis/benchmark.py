@@ -6,6 +6,8 @@ the RPN's NMS is lifted on both sides, so that each RoI head sees its configured
 import copy
 import datetime
 import difflib
+import functools
+import itertools
 import json
 import os
 import platform
@@ -25,11 +27,10 @@ import torch
 import torchvision
 from mmcv.cnn import fuse_conv_bn
 from mmdet.registry import MODELS
-from torch import nn
 
 from ..config import load_config
-from ..deploy import (deploy_detector, export_detector_onnx, export_onnx, fp32_nodes_of, int8_path,
-                      onnxruntime_session, quantize_int8, torch_onnx_export_legacy)
+from ..deploy import (deploy_detector, export_detector_onnx, export_onnx, fp32_nodes_of,
+                      int8_path, onnxruntime_session, quantize_int8, torch_onnx_export_legacy)
 from ..errors import ConfigError
 from ..fileio import atomic_open, check_writable
 from ..models.backbones import GROUPS, WIDEN_FACTORS
@@ -43,10 +44,7 @@ ABLATION_OPTIONS = {'+channels_last': dict(pointwise='conv', merge_inplace=False
                     '+matmul 1x1': dict(merge_inplace=False), DEPLOY: dict(),
                     'deploy, ATen shuffle': dict(fast_shuffle=True)}
 ABLATION_STEPS = ('plain', '+fuse BN', *ABLATION_OPTIONS)
-NON_NEGATIVE_OPTIONS = ('warmup', 'workers', 'synthetic')
-LIBRARIES = ('torch', 'torchvision', 'onnxruntime', 'numpy', 'mmcv', 'mmdet')
 TORCHVISION_320 = 'fasterrcnn_mobilenet_v3_large_320_fpn'
-TORCHVISION_FULL = 'fasterrcnn_mobilenet_v3_large_fpn'
 
 
 @dataclass
@@ -66,12 +64,12 @@ def check_options(out_md: Optional[str], out_json: Optional[str], device: str = 
                   configs: Sequence[str] = (), cfg_options: Optional[dict] = None,
                   **counts) -> None:
     """Raise ConfigError unless the reports can be written, every count (or item of a list)
-    is 1 or more (0 for :data:`NON_NEGATIVE_OPTIONS`; None passes), torch sees ``device``
-    and every config reads with ``cfg_options``."""
+    is 1 or more (warm-up, workers, synthetic: 0; None passes), torch sees ``device`` and
+    every config reads with ``cfg_options``."""
     check_writable(out_md, '--out-md')
     check_writable(out_json, '--out-json')
     for name, value in counts.items():
-        minimum = 0 if name in NON_NEGATIVE_OPTIONS else 1
+        minimum = 0 if name in ('warmup', 'workers', 'synthetic') else 1
         for item in value if isinstance(value, (list, tuple)) else [value]:
             if item is not None and item < minimum:
                 raise ConfigError(f'--{name.replace("_", "-")} {item}: must be {minimum} or more')
@@ -118,8 +116,8 @@ def build_randomly_initialised(model_cfg):
 
 def time_rounds(candidates: list[Candidate], warmup: int, repeats: int,
                 progress: Optional[Callable[[str], None]] = print, device: str = 'cpu') -> None:
-    """Fill each candidate's ``times`` (seconds): ``warmup`` untimed rounds, then ``repeats``
-    rounds that run every candidate once; a CUDA device is synchronised around each run."""
+    """Fill each candidate's ``times`` (seconds) in ``repeats`` rounds after ``warmup`` untimed
+    ones; each round runs every candidate once (a CUDA device synchronised around it)."""
     sync = torch.cuda.synchronize if device.startswith('cuda') else lambda device: None
     for r in range(-warmup, repeats):
         for c in candidates:
@@ -152,41 +150,53 @@ def onnx_candidates(name: str, path: str, feed: dict, desc: str, macs: Optional[
     return rows
 
 
-def run(candidates_fn: Callable[[], list[Candidate]], threads_list: Sequence[int], warmup: int,
-        repeats: int, progress: Callable[[str], None] = print, device: str = 'cpu') -> list[dict]:
-    """Time the candidates at each thread count: rows with quartiles, ratios to their
-    references and rates, the matrix product's among them."""
+def run(builders: Sequence[Callable[[str], list[Candidate]]], threads_list: Sequence[int],
+        warmup: int, repeats: int, out_md: Optional[str], out_json: Optional[str],
+        progress: Callable[[str], None] = print, device: str = 'cpu') -> list[dict]:
+    """Build each group of candidates (given a work folder) at each thread count and time
+    it; report rows with quartiles, ratios to their references and rates."""
     rows = []
-    for threads in threads_list:
-        torch.set_num_threads(threads)
-        progress(f'{threads} thread(s): measuring the dense matmul ceiling')
-        a, b = torch.randn(1024, 1024, device=device), torch.randn(1024, 1024, device=device)
-        matmul = Candidate('matmul', '', '', lambda: a @ b)
-        time_rounds([matmul], 3, 10, None, device)
-        ceiling = 1024 ** 3 / np.median(matmul.times)
-        progress(f'  {ceiling / 1e9:.1f} G multiply-adds/s; building models')
-        candidates = candidates_fn()
-        progress(f'  timing {len(candidates)} candidates, {warmup} warm-up + {repeats} rounds')
-        with torch.no_grad():
-            time_rounds(candidates, warmup, repeats, progress, device)
-        medians = {(c.name, c.variant, c.input_desc): np.median(c.times) for c in candidates}
-        for c in candidates:
-            q1, med, q3 = np.percentile(c.times, [25, 50, 75]).tolist()
-            row = dict(model=c.name, variant=c.variant, input=c.input_desc,
-                       median_ms=round(1e3 * med, 2), p25_ms=round(1e3 * q1, 2),
-                       p75_ms=round(1e3 * q3, 2), mflops=c.macs and round(c.macs / 1e6, 1))
-            if c.macs:
-                row['gflops_per_s'] = round(c.macs / med / 1e9, 2)
-                if not c.variant.startswith('onnxruntime'):  # the ceiling is PyTorch's matmul
-                    row['pct_of_torch_matmul'] = round(100 * c.macs / med / ceiling, 1)
-            reference = c.reference and medians.get((*c.reference, c.input_desc))
-            if reference:
-                row.update(ratio=round(med / reference, 3), reference=c.reference[0],
-                           reference_variant=c.reference[1])
-            row.update(threads=threads, matmul_gflops_per_s=round(ceiling / 1e9, 1))
-            if device != 'cpu':
-                row['device'] = device_name(device)
-            rows.append(row)
+    with tempfile.TemporaryDirectory() as workdir:
+        for build, threads in itertools.product(builders, threads_list):
+            torch.set_num_threads(threads)
+            progress(f'{threads} thread(s): measuring the dense matmul ceiling')
+            a, b = torch.randn(1024, 1024, device=device), torch.randn(1024, 1024, device=device)
+            matmul = Candidate('matmul', '', '', lambda: a @ b)
+            time_rounds([matmul], 3, 10, None, device)
+            ceiling = 1024 ** 3 / np.median(matmul.times)
+            progress(f'  {ceiling / 1e9:.1f} G multiply-adds/s; building models')
+            candidates = build(workdir)
+            progress(f'  timing {len(candidates)} candidates, {warmup} warm-up + {repeats} rounds')
+            with torch.no_grad():
+                time_rounds(candidates, warmup, repeats, progress, device)
+            medians = {(c.name, c.variant, c.input_desc): np.median(c.times) for c in candidates}
+            for c in candidates:
+                q1, med, q3 = np.percentile(c.times, [25, 50, 75]).tolist()
+                row = dict(model=c.name, variant=c.variant, input=c.input_desc,
+                           median_ms=round(1e3 * med, 2), p25_ms=round(1e3 * q1, 2),
+                           p75_ms=round(1e3 * q3, 2), mflops=c.macs and round(c.macs / 1e6, 1))
+                if c.macs:
+                    row['gflops_per_s'] = round(c.macs / med / 1e9, 2)
+                    if not c.variant.startswith('onnxruntime'):  # the ceiling is PyTorch's matmul
+                        row['pct_of_torch_matmul'] = round(100 * c.macs / med / ceiling, 1)
+                reference = c.reference and medians.get((*c.reference, c.input_desc))
+                if reference:
+                    row.update(ratio=round(med / reference, 3), reference=c.reference[0],
+                               reference_variant=c.reference[1])
+                row.update(threads=threads, matmul_gflops_per_s=round(ceiling / 1e9, 1))
+                if device != 'cpu':
+                    row['device'] = device_name(device)
+                rows.append(row)
+    devices = sorted({r['device'] for r in rows if 'device' in r})  # named above GPU rows
+    table = markdown(['model', 'variant', 'input', 'threads', 'median ms (p25-p75)', 'MFLOPs',
+                      'GFLOP/s', '% of PyTorch matmul rate', 'ratio to peer'],
+                     [[r['model'], r['variant'], r['input'], r['threads'],
+                       f'{r["median_ms"]:.1f} ({r["p25_ms"]:.1f}-{r["p75_ms"]:.1f})', r['mflops'],
+                       r.get('gflops_per_s'), r.get('pct_of_torch_matmul'),
+                       f'{r["ratio"]:.2f} ({r["reference"]}, {r["reference_variant"]})'
+                       if 'ratio' in r else None] for r in rows])
+    write_report(rows, (f'Device: {", ".join(devices)} (threads are CPU threads)\n\n'
+                        if devices else '') + table, out_md, out_json, progress)
     return rows
 
 
@@ -215,8 +225,8 @@ def write_report(rows: list[dict], table: str, out_md: Optional[str] = None,
     except (OSError, StopIteration):
         cpu = platform.processor() or platform.machine()
     versions = {'python': platform.python_version()}
-    for name in LIBRARIES:  # with the build tag where the module has one (torch 2.11.0+cu130)
-        try:
+    for name in ('torch', 'torchvision', 'onnxruntime', 'numpy', 'mmcv', 'mmdet'):
+        try:  # the module's own version first: it has the build tag (torch 2.11.0+cu130)
             versions[name] = getattr(sys.modules.get(name), '__version__', None) or version(name)
         except PackageNotFoundError:
             pass
@@ -239,21 +249,8 @@ def write_report(rows: list[dict], table: str, out_md: Optional[str] = None,
             progress(f'wrote {path}')
 
 
-def markdown_table(rows: list[dict]) -> str:
-    """The latency rows; a GPU's name above them where they ran on one."""
-    devices = sorted({r['device'] for r in rows if 'device' in r})
-    return (f'Device: {", ".join(devices)} (threads are CPU threads)\n\n' if devices else '') + \
-        markdown(['model', 'variant', 'input', 'threads', 'median ms (p25-p75)', 'MFLOPs',
-                  'GFLOP/s', '% of PyTorch matmul rate', 'ratio to peer'],
-                 [[r['model'], r['variant'], r['input'], r['threads'],
-                   f'{r["median_ms"]:.1f} ({r["p25_ms"]:.1f}-{r["p75_ms"]:.1f})', r['mflops'],
-                   r.get('gflops_per_s'), r.get('pct_of_torch_matmul'),
-                   f'{r["ratio"]:.2f} ({r["reference"]}, {r["reference_variant"]})'
-                   if 'ratio' in r else None] for r in rows])
-
-
-def backbone_candidates(specs, peers, height, width, batch, ablation, onnx, compile_,
-                        workdir, int8=False) -> list[Candidate]:
+def backbone_candidates(specs, peers, height, width, batch, ablation, onnx, compile_, int8,
+                        workdir) -> list[Candidate]:
     """Peers, then ShuffleNets (each of :data:`ABLATION_STEPS` with ``ablation``: copies of
     one model, ``+fuse BN`` by mmcv's ``fuse_conv_bn`` alone), eager and in ONNX Runtime,
     compared with MobileNetV2 (where timed) in the same runtime."""
@@ -327,30 +324,14 @@ def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], ba
         raise ConfigError(f'--peers {peer}: not a torchvision classification model; '
                           f'{hint}(all: torchvision.models.list_models(), e.g. '
                           'mobilenet_v2, shufflenet_v2_x1_0, resnet18)')
-    rows = []
-    with tempfile.TemporaryDirectory() as workdir:
-        for h, w in [parse_size(s, '--sizes takes HEIGHTxWIDTH values such as 224x224')
-                     for s in sizes]:
-            progress(f'input {batch}x3x{h}x{w}')
-            rows += run(lambda: backbone_candidates(parsed, peers, h, w, batch, ablation, onnx,
-                                                    compile_, workdir, int8),
-                        threads, warmup, repeats, progress)
-    write_report(rows, markdown_table(rows), out_md, out_json, progress)
-    return rows
-
-
-def mmdet_detector(config: str, deploy: bool, cfg_options: Optional[dict] = None,
-                   device: str = 'cpu') -> nn.Module:
-    model = build_randomly_initialised(load_config(config, cfg_options).model).eval()
-    if deploy:
-        deploy_detector(model)
-    if hasattr(model, 'rpn_head'):
-        model.rpn_head.test_cfg.nms.iou_threshold = 1.0
-    return model.to(device)
+    sizes = [parse_size(s, '--sizes takes HEIGHTxWIDTH values such as 224x224') for s in sizes]
+    return run([functools.partial(backbone_candidates, parsed, peers, h, w, batch, ablation, onnx,
+                                  compile_, int8) for h, w in sizes],
+               threads, warmup, repeats, out_md, out_json, progress)
 
 
 def torchvision_detector(name: str, proposals: Optional[int] = None,
-                         device: str = 'cpu') -> nn.Module:
+                         device: str = 'cpu') -> torch.nn.Module:
     """torchvision's ``name``, random, at 320 or 600 (as our configs), its RPN's NMS lifted and
     ``proposals`` boxes kept around it (default: torchvision's 150 at 320, 1000 at 600)."""
     counts = {} if proposals is None else dict(rpn_pre_nms_top_n_test=proposals,
@@ -362,9 +343,8 @@ def torchvision_detector(name: str, proposals: Optional[int] = None,
     return model.eval().to(device)
 
 
-def detector_candidates(configs, deploy, short_side=None, cfg_options=None, onnx=False,
-                        int8=False, workdir: Optional[str] = None, device: str = 'cpu',
-                        peer_proposals: Optional[Sequence[int]] = None) -> list[Candidate]:
+def detector_candidates(configs, deploy, short_side, cfg_options, onnx, int8, device,
+                        peer_proposals, workdir) -> list[Candidate]:
     """torchvision's models (at each of ``peer_proposals``), then each config at its test
     scale (or ``short_side``), compared with the peer at its own proposal count if timed."""
     counts = list(peer_proposals or [None])
@@ -374,21 +354,21 @@ def detector_candidates(configs, deploy, short_side=None, cfg_options=None, onnx
 
     rows, peers = [], {}
     for config in configs:
-        pipeline = load_config(config, cfg_options).test_dataloader.dataset.pipeline
+        cfg = load_config(config, cfg_options)
+        pipeline = cfg.test_dataloader.dataset.pipeline
         short = short_side or min(next(t for t in pipeline if t['type'] == 'Resize')['scale'])
         h, w, desc = short, short * 4 // 3, f'{short}x{short * 4 // 3}'
         name = config.rsplit('/', 1)[-1].removesuffix('.py')
-        model = mmdet_detector(config, False, cfg_options)
-        macs = detector_complexity(model, h, w)['flops']
-        peer = TORCHVISION_320 if short <= 320 else TORCHVISION_FULL
+        model = build_randomly_initialised(cfg.model).eval()
+        macs = detector_complexity(model, h, w)['flops']  # which lifts the RPN's NMS
+        peer = TORCHVISION_320 if short <= 320 else 'fasterrcnn_mobilenet_v3_large_fpn'
         peers.setdefault(peer, (h, w))
         own = model.rpn_head.test_cfg.max_per_img if hasattr(model, 'rpn_head') else None
         reference = label(peer, own if own in counts else counts[0])
-        variants = [('plain', mmdet_detector(config, False, cfg_options, device)
-                     if device != 'cpu' else model)]
+        models = {'plain': model if device == 'cpu' else copy.deepcopy(model).to(device)}
         if deploy:
-            variants.append(('deploy', mmdet_detector(config, True, cfg_options, device)))
-        for variant, eager in variants:
+            models['deploy'] = deploy_detector(copy.deepcopy(model)).to(device)
+        for variant, eager in models.items():
             data = detector_inputs(eager, h, w)
             rows.append(Candidate(name, variant, desc, lambda m=eager, d=data: m.predict(
                 d['inputs'], d['data_samples'], rescale=False), macs, (reference, 'torchvision')))
@@ -408,8 +388,7 @@ def detector_candidates(configs, deploy, short_side=None, cfg_options=None, onnx
         if onnx:
             path = f'{workdir}/{peer}_{count}_{h}x{w}.onnx'
             torch_onnx_export_legacy(model, ([image], ), path, input_names=['image'],
-                                     opset_version=17,
-                                     dynamic_axes={'image': {1: 'height', 2: 'width'}})
+                                     opset_version=17, dynamic_axes={'image': {1: 'h', 2: 'w'}})
             peer_rows += onnx_candidates(name, path, {'image': image.numpy()}, f'{h}x{w}', None,
                                          None)
     return peer_rows + rows
@@ -432,9 +411,6 @@ def benchmark_detectors(configs: list[str], deploy: bool = False, short_side: Op
     if onnx and device != 'cpu':
         raise ConfigError('--onnx times ONNX Runtime on the CPU; leave out --device '
                           f'{device} for those rows')
-    with tempfile.TemporaryDirectory() as workdir:
-        rows = run(lambda: detector_candidates(configs, deploy, short_side, cfg_options, onnx,
-                                               int8, workdir, device, peer_proposals),
-                   threads, warmup, repeats, progress, device)
-    write_report(rows, markdown_table(rows), out_md, out_json, progress)
-    return rows
+    return run([functools.partial(detector_candidates, configs, deploy, short_side, cfg_options,
+                                  onnx, int8, device, peer_proposals)],
+               threads, warmup, repeats, out_md, out_json, progress, device)

@@ -8,21 +8,18 @@ from mmdet.models.detectors import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmengine.analysis import FlopAnalyzer, parameter_count
-from torch import nn
 
 from ..config import load_config
 from ..errors import ConfigError
 from ..models import ShuffleNetClassifier
 
 # Paper Table 1 (1x, g = 1, 2, 3, 4, 8) and the official g=3 release (0.5x-2.0x), MFLOPs.
-PAPER_MFLOPS = {
-    (1, 1.0): 143, (2, 1.0): 140, (3, 1.0): 137, (4, 1.0): 133, (8, 1.0): 137,
-    (3, 0.5): 38, (3, 1.5): 292, (3, 2.0): 524,
-}
+PAPER_MFLOPS = {(1, 1.0): 143, (2, 1.0): 140, (3, 1.0): 137, (4, 1.0): 133, (8, 1.0): 137,
+                (3, 0.5): 38, (3, 1.5): 292, (3, 2.0): 524}
 MIN_INPUT_SIDE = 32  # ShuffleNet V1 downsamples 32 times
 
 
-def count_complexity(model: nn.Module, inputs: torch.Tensor | tuple) -> dict:
+def count_complexity(model: torch.nn.Module, inputs: torch.Tensor | tuple) -> dict:
     """``params`` and ``flops`` (multiply-adds) of ``model``, put in eval mode, on ``inputs``."""
     analyzer = FlopAnalyzer(model.eval(), inputs if isinstance(inputs, tuple) else (inputs, ))
     # set_op_handle(name, None) keeps the old handle in mmengine 0.10.7; one counting zero works.
@@ -47,17 +44,17 @@ def classifier_complexity(groups: int = 3, widen_factor: float = 1.0, input_size
     return count_complexity(model, torch.zeros(1, 3, input_size, input_size))
 
 
-def detector_inputs(model: nn.Module, height: int, width: int, seed: int = 0) -> dict:
+def detector_inputs(model: torch.nn.Module, height: int, width: int) -> dict:
     """One random ``height`` x ``width`` image through ``model``'s data preprocessor."""
     hw = (height, width)
     sample = DetDataSample(metainfo=dict(img_shape=hw, ori_shape=hw, pad_shape=hw,
                                          batch_input_shape=hw, scale_factor=(1.0, 1.0)))
     image = torch.randint(0, 256, (3, *hw), dtype=torch.uint8,
-                          generator=torch.Generator().manual_seed(seed))
+                          generator=torch.Generator().manual_seed(0))
     return model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
 
 
-def detector_complexity(model: nn.Module, height: int, width: int) -> dict:
+def detector_complexity(model: torch.nn.Module, height: int, width: int) -> dict:
     """Complexity of an eval-mode detector on one ``height`` x ``width`` image.
 
     The RPN's NMS is lifted (IoU threshold 1.0, left so), so that the RoI head sees
@@ -78,7 +75,7 @@ def detector_complexity(model: nn.Module, height: int, width: int) -> dict:
     try:
         result = count_complexity(model, data['inputs'])
     finally:
-        model.forward = forward
+        del model.forward  # the class's own again
         if hook:
             hook.remove()
     return dict(result, rois=rois[-1] if rois else None)

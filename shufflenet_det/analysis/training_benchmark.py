@@ -5,7 +5,6 @@ images/s divided by one process's rate).
 import copy
 import logging
 import os
-import random
 import tempfile
 import time
 from typing import Callable, Optional, Sequence
@@ -17,6 +16,7 @@ from mmdet.registry import DATASETS
 from mmdet.testing import demo_mm_inputs
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
+from mmengine.runner import set_random_seed
 
 from ..config import load_config
 from ..datasets.synthetic_shapes import draw_image
@@ -76,11 +76,8 @@ def benchmark_training(configs: Sequence[str], device: str = 'cpu', batch: Optio
 
     Args:
         configs (Sequence[str]): Config files, or ``mmdet::...`` for MMDetection's.
-        device (str): ``'cpu'`` or ``'cuda[:N]'``.
         batch (int, optional): Images per step. Default: the config's (per GPU).
         size (str, optional): ``HxW`` input. Default: :func:`training_shape`.
-        iters (int): Timed steps. warmup (int): Untimed steps before them.
-        amp (bool): Also ``AmpOptimWrapper`` with a dynamic loss scale, as ``--amp``.
         seed (int): Draws the weights and the random batch, so that runs time the same work.
 
     Raises:
@@ -95,10 +92,8 @@ def benchmark_training(configs: Sequence[str], device: str = 'cpu', batch: Optio
     shape = size and parse_size(size, SIZE, one_side=True)
     torch.set_num_threads(threads)
     logger, rows = MMLogger.get_current_instance(), []
-    for config, with_amp in [(c, a) for c in configs for a in ((False, True) if amp else (False, ))]:
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
+    for config, with_amp in [(c, a) for c in configs for a in (False, True)[:1 + amp]]:
+        set_random_seed(seed)
         cfg = load_config(config)
         height, width = shape or training_shape(cfg)
         images = batch or cfg.train_dataloader.batch_size
@@ -118,10 +113,12 @@ def benchmark_training(configs: Sequence[str], device: str = 'cpu', batch: Optio
         step = Candidate(config, precision, '', lambda: model.train_step(data, wrapper))
         time_rounds([step], warmup, iters, progress, device)
         seconds = float(np.median(step.times))
-        progress(f'  {seconds:.3f} s per step, last loss {float(step.result["loss"].detach()):.3f}')
+        loss = float(step.result['loss'].detach())
+        progress(f'  {seconds:.3f} s per step, last loss {loss:.3f}')
         rows.append(dict(config=config, precision=precision, device=where, batch=images,
                          input=f'{height}x{width}', iters=iters,
-                         seconds_per_iter=round(seconds, 4), images_per_s=round(images / seconds, 2),
+                         seconds_per_iter=round(seconds, 4),
+                         images_per_s=round(images / seconds, 2),
                          peak_memory_mib=round(torch.cuda.max_memory_allocated(device) / 2**20)
                          if device.startswith('cuda') else None))
         if device.startswith('cuda'):
@@ -155,10 +152,8 @@ def loader_throughput(config: str, data_root: Optional[str] = None, workers: Seq
     """``tools/benchmark.py loader``: the ImageNet training pipeline's images/s per process.
 
     Args:
-        config (str): A pretraining config (its ``train_dataloader.dataset``).
         data_root (str, optional): ImageNet root (with ``train/``); or ``synthetic``.
         workers (Sequence[int]): Loader processes to time; 0 is this process alone.
-        images (int): Images decoded per measurement, start-up included.
         synthetic (int): Read this many generated 500x375 JPEGs instead of ``data_root``.
     """
     check_options(out_md, out_json, images=images, workers=workers, synthetic=synthetic)
