@@ -28,7 +28,6 @@ import argparse
 import sys
 
 from shufflenet_det.analysis import benchmark as bench
-from shufflenet_det.analysis import training_benchmark
 from shufflenet_det.apis import run_tool
 from shufflenet_det.config import CfgOptionsAction
 
@@ -97,8 +96,8 @@ def main(argv=None) -> int:
     args = vars(parse_args(argv))
     function = {'backbone': bench.benchmark_backbones,
                 'detector': bench.benchmark_detectors,
-                'train': training_benchmark.benchmark_training,
-                'loader': training_benchmark.loader_throughput}[args.pop('mode')]
+                'train': bench.benchmark_training,
+                'loader': bench.loader_throughput}[args.pop('mode')]
     return run_tool(function, **args, progress=lambda m: print(f'[benchmark] {m}', flush=True))
 
 

@@ -1,7 +1,7 @@
-"""Latency of ShuffleNet V1 classifiers and detectors next to torchvision's peers, timed in
-interleaved rounds (each runs every candidate once, so that a shared machine's drift hits all
-rows alike); rates are set against a 1024x1024 fp32 matrix product's. Weights are random, and
-the RPN's NMS is lifted on both sides, so that each RoI head sees its configured proposal count.
+"""``tools/benchmark.py``'s measurements, random weights throughout: latency next to
+torchvision's peers, in interleaved rounds (each runs every candidate once, so that a shared
+machine's drift hits all rows alike; the RPN's NMS lifted on both sides, so that each RoI head
+sees its configured proposal count), training images/s, and the ImageNet loader's images/s.
 """
 import copy
 import datetime
@@ -9,6 +9,7 @@ import difflib
 import functools
 import itertools
 import json
+import logging
 import os
 import platform
 import re
@@ -22,13 +23,18 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
 import torchvision
 from mmcv.cnn import fuse_conv_bn
-from mmdet.registry import MODELS
+from mmdet.registry import DATASETS, MODELS
+from mmdet.testing import demo_mm_inputs
+from mmengine.optim import build_optim_wrapper
+from mmengine.runner import set_random_seed
 
 from ..config import load_config
+from ..datasets.synthetic_shapes import draw_image
 from ..deploy import (deploy_detector, export_detector_onnx, export_onnx, fp32_nodes_of,
                       int8_path, onnxruntime_session, quantize_int8, torch_onnx_export_legacy)
 from ..errors import ConfigError
@@ -63,9 +69,8 @@ class Candidate:
 def check_options(out_md: Optional[str], out_json: Optional[str], device: str = 'cpu',
                   configs: Sequence[str] = (), cfg_options: Optional[dict] = None,
                   **counts) -> None:
-    """Raise ConfigError unless the reports can be written, every count (or item of a list)
-    is 1 or more (warm-up, workers, synthetic: 0; None passes), torch sees ``device`` and
-    every config reads with ``cfg_options``."""
+    """Raise ConfigError unless the reports can be written, each count (or item of a list of
+    counts) is 1 or more (0 for three; None passes), torch sees ``device``, the configs read."""
     check_writable(out_md, '--out-md')
     check_writable(out_json, '--out-json')
     for name, value in counts.items():
@@ -81,15 +86,8 @@ def check_options(out_md: Optional[str], out_json: Optional[str], device: str = 
         load_config(config, cfg_options)
 
 
-def device_name(device: str) -> str:
-    """The GPU's name, or the CPU with its thread count."""
-    return torch.cuda.get_device_name(device) if device.startswith('cuda') else \
-        f'cpu, {torch.get_num_threads()} threads'
-
-
 def parse_size(text: str, expected: str, one_side: bool = False) -> tuple[int, int]:
-    """``'600x800'`` -> (600, 800), and with ``one_side`` ``'256'`` -> (256, 256); else
-    ConfigError: ``{expected}, got '{text}'``."""
+    """``'600x800'`` -> (600, 800) (``one_side``: ``'256'`` -> (256, 256)), else ConfigError."""
     parts = text.lower().split('x')
     if len(parts) in ((1, 2) if one_side else (2, )) and all(p.isdigit() and int(p) > 0
                                                              for p in parts):
@@ -139,9 +137,8 @@ def onnx_candidates(name: str, path: str, feed: dict, desc: str, macs: Optional[
     rows = []
     for variant, graph in [('onnxruntime', path), ('onnxruntime int8', int8_path(path))][:1 + int8]:
         if graph != path:
-            shape = next(iter(feed.values())).shape
-            calibration = [np.random.default_rng(i).uniform(0, 255, shape).astype(np.float32)
-                           for i in range(1, 9)]
+            calibration = [np.random.default_rng(i).uniform(0, 255, x.shape).astype(np.float32)
+                           for i in range(1, 9) for x in feed.values()]
             quantize_int8(path, graph, calibration, 8, nodes_to_exclude=fp32_nodes, progress=None)
             reference = (name, 'onnxruntime')
         session = onnxruntime_session(graph, torch.get_num_threads(), spinning=False)
@@ -184,8 +181,8 @@ def run(builders: Sequence[Callable[[str], list[Candidate]]], threads_list: Sequ
                     row.update(ratio=round(med / reference, 3), reference=c.reference[0],
                                reference_variant=c.reference[1])
                 row.update(threads=threads, matmul_gflops_per_s=round(ceiling / 1e9, 1))
-                if device != 'cpu':
-                    row['device'] = device_name(device)
+                if device.startswith('cuda'):
+                    row['device'] = torch.cuda.get_device_name(device)
                 rows.append(row)
     devices = sorted({r['device'] for r in rows if 'device' in r})  # named above GPU rows
     table = markdown(['model', 'variant', 'input', 'threads', 'median ms (p25-p75)', 'MFLOPs',
@@ -298,11 +295,8 @@ def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], ba
                         out_md: Optional[str] = None, out_json: Optional[str] = None,
                         int8: bool = False,
                         progress: Callable[[str], None] = print) -> list[dict]:
-    """``tools/benchmark.py backbone``: classifiers at each size, timed together, reported.
-
-    Raises:
-        ConfigError: before anything is built, for a value that cannot work.
-    """
+    """``tools/benchmark.py backbone``: classifiers at each size, timed together, reported;
+    ConfigError before anything is built for a value that cannot work."""
     check_options(out_md, out_json, threads=threads, repeats=repeats, batch=batch,
                   warmup=warmup)
     allowed = (f'WIDTHx_gGROUPS with WIDTH one of {", ".join(f"{w:g}" for w in WIDEN_FACTORS)} '
@@ -400,11 +394,8 @@ def benchmark_detectors(configs: list[str], deploy: bool = False, short_side: Op
                         out_json: Optional[str] = None, onnx: bool = False, int8: bool = False,
                         device: str = 'cpu', peer_proposals: Optional[Sequence[int]] = None,
                         progress: Callable[[str], None] = print) -> list[dict]:
-    """``tools/benchmark.py detector``: configs next to torchvision's detectors, reported.
-
-    Raises:
-        ConfigError: before anything is built, for a value that cannot work.
-    """
+    """``tools/benchmark.py detector``: configs next to torchvision's detectors, reported;
+    ConfigError before anything is built for a value that cannot work."""
     check_options(out_md, out_json, device, configs, cfg_options, threads=threads,
                   repeats=repeats, short_side=short_side, peer_proposals=peer_proposals,
                   warmup=warmup)
@@ -414,3 +405,165 @@ def benchmark_detectors(configs: list[str], deploy: bool = False, short_side: Op
     return run([functools.partial(detector_candidates, configs, deploy, short_side, cfg_options,
                                   onnx, int8, device, peer_proposals)],
                threads, warmup, repeats, out_md, out_json, progress, device)
+
+
+SIZE = '--size takes HEIGHTxWIDTH (600x800) or one side (256)'
+
+
+def training_shape(cfg) -> tuple[int, int]:
+    """(height, width) a training image reaches the model at: the classifier's crop, or a
+    4:3 image (COCO's usual 640x480) through the train pipeline's ``Resize``."""
+    pipeline = cfg.train_dataloader.dataset.get('pipeline', [])
+    step = {t.get('type'): t for t in reversed(pipeline)}  # the first of each type
+    if cfg.model.type == 'ShuffleNetClassifier':
+        size = step.get('RandomResizedCrop', {}).get('size', 224)
+        return (size, size) if isinstance(size, int) else tuple(size)
+    if 'scale' not in step.get('Resize', {}):
+        raise ConfigError('cannot tell the training scale: the train pipeline has no Resize '
+                          'with a scale; pass --size')
+    short, long = min(step['Resize']['scale']), max(step['Resize']['scale'])
+    return short, min(long, round(short * 4 / 3))
+
+
+def random_batch(cfg, batch: int, height: int, width: int):
+    """One training batch of random data in the form the config's dataloader gives
+    (detectors: four random boxes per image)."""
+    if cfg.model.type == 'ShuffleNetClassifier':
+        images = torch.randint(0, 256, (batch, 3, height, width), dtype=torch.uint8)
+        return images, torch.randint(0, cfg.model.num_classes, (batch, ))
+    head = cfg.model.get('roi_head', {}).get('bbox_head') or cfg.model.get('bbox_head') or \
+        cfg.model
+    return demo_mm_inputs(batch_size=batch, image_shapes=[(3, height, width)] * batch,
+                          num_items=[4] * batch, num_classes=head['num_classes'])
+
+
+def benchmark_optim_wrapper(model, wrapper_cfg, amp: bool):
+    """The config's optim wrapper (``AmpOptimWrapper`` with ``amp``) at 0.001 times its rate,
+    mmdet's warm-up start: random weights can diverge at the full rate, and NaNs change the work."""
+    wrapper_cfg = copy.deepcopy(wrapper_cfg)
+    wrapper_cfg.optimizer.lr *= 1e-3
+    if amp:
+        wrapper_cfg.type = 'AmpOptimWrapper'
+        wrapper_cfg.setdefault('loss_scale', 'dynamic')
+    return build_optim_wrapper(model, wrapper_cfg)
+
+
+def benchmark_training(configs: Sequence[str], device: str = 'cpu', batch: Optional[int] = None,
+                       size: Optional[str] = None, iters: int = 10, warmup: int = 2,
+                       amp: bool = False, threads: int = 2, out_md: Optional[str] = None,
+                       out_json: Optional[str] = None, progress: Callable[[str], None] = print,
+                       seed: int = 0) -> list[dict]:
+    """``tools/benchmark.py train``: median seconds per ``model.train_step`` through each
+    config's optim wrapper, as MMEngine's Runner runs it, fp32 (and AMP with ``amp``).
+
+    Args:
+        configs (Sequence[str]): Config files, or ``mmdet::...`` for MMDetection's.
+        batch (int, optional): Images per step. Default: the config's (per GPU).
+        size (str, optional): ``HxW`` input. Default: :func:`training_shape`.
+        seed (int): Draws the weights and the random batch, so that runs time the same work.
+    """
+    check_options(out_md, out_json, device, threads=threads, iters=iters, batch=batch,
+                  warmup=warmup)
+    if amp and not device.startswith('cuda'):
+        raise ConfigError("--amp needs --device cuda: MMEngine's AmpOptimWrapper runs on GPUs "
+                          'only')
+    check_options(None, None, configs=configs)
+    shape = size and parse_size(size, SIZE, one_side=True)
+    torch.set_num_threads(threads)
+    rows = []
+    for config, with_amp in [(c, a) for c in configs for a in (False, True)[:1 + amp]]:
+        set_random_seed(seed)
+        cfg = load_config(config)
+        height, width = shape or training_shape(cfg)
+        images = batch or cfg.train_dataloader.batch_size
+        torch.backends.cudnn.benchmark = bool(cfg.get('env_cfg', {}).get('cudnn_benchmark'))
+        logging.disable(logging.INFO)  # MMEngine logs a line per parameter while building
+        try:
+            model = build_randomly_initialised(cfg.model).to(device).train()
+            wrapper = benchmark_optim_wrapper(model, cfg.optim_wrapper, with_amp)
+        finally:
+            logging.disable(logging.NOTSET)
+        data = random_batch(cfg, images, height, width)
+        if device.startswith('cuda'):
+            torch.cuda.reset_peak_memory_stats(device)
+        precision = 'amp' if with_amp else 'fp32'
+        where = torch.cuda.get_device_name(device) if device.startswith('cuda') else \
+            f'cpu, {torch.get_num_threads()} threads'
+        progress(f'{config}: batch {images} at {height}x{width}, {precision}, {where}')
+        step = Candidate(config, precision, '', lambda: model.train_step(data, wrapper))
+        time_rounds([step], warmup, iters, progress, device)
+        seconds = float(np.median(step.times))
+        loss = float(step.result['loss'].detach())
+        progress(f'  {seconds:.3f} s per step, last loss {loss:.3f}')
+        rows.append(dict(config=config, precision=precision, device=where, batch=images,
+                         input=f'{height}x{width}', iters=iters,
+                         seconds_per_iter=round(seconds, 4),
+                         images_per_s=round(images / seconds, 2),
+                         peak_memory_mib=round(torch.cuda.max_memory_allocated(device) / 2**20)
+                         if device.startswith('cuda') else None))
+        if device.startswith('cuda'):
+            torch.cuda.empty_cache()
+    table = markdown(['config', 'precision', 'device', 'batch', 'input', 's/iter (median)',
+                      'images/s', 'peak memory (MiB)'],
+                     [[r[k] for k in ('config', 'precision', 'device', 'batch', 'input',
+                                      'seconds_per_iter', 'images_per_s', 'peak_memory_mib')]
+                      for r in rows])
+    write_report(rows, table, out_md, out_json, progress)
+    return rows
+
+
+def write_jpeg_folder(root: str, num_images: int, num_classes: int = 10) -> str:
+    """``num_images`` 500x375 JPEGs (quality 90) of the shapes generator's drawings in
+    ``num_classes`` class folders: ImageNet's layout for a loader benchmark."""
+    for i in range(num_images):
+        folder = os.path.join(root, f'n{i % num_classes:08d}')
+        os.makedirs(folder, exist_ok=True)
+        img, _ = draw_image(np.random.default_rng(i), 500)
+        cv2.imwrite(os.path.join(folder, f'{i:06d}.JPEG'), img[:375],
+                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return root
+
+
+def loader_throughput(config: str, data_root: Optional[str] = None, workers: Sequence[int] = (0,),
+                      images: int = 200, synthetic: int = 0, out_md: Optional[str] = None,
+                      out_json: Optional[str] = None,
+                      progress: Callable[[str], None] = print) -> list[dict]:
+    """``tools/benchmark.py loader``: the ImageNet training pipeline's images/s per process.
+
+    Args:
+        data_root (str, optional): ImageNet root (with ``train/``); or ``synthetic``.
+        workers (Sequence[int]): Loader processes to time; 0 is this process alone.
+        synthetic (int): Read this many generated 500x375 JPEGs instead of ``data_root``.
+    """
+    check_options(out_md, out_json, images=images, workers=workers, synthetic=synthetic)
+    cfg = load_config(config)
+    if cfg.model.type != 'ShuffleNetClassifier':
+        raise ConfigError(f'{config} is not an ImageNet pretraining config (model type '
+                          f'{cfg.model.type}, expected ShuffleNetClassifier)')
+    if bool(data_root) == bool(synthetic):
+        raise ConfigError('give either --data-root (ImageNet with train/) or --synthetic N')
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if synthetic:
+            progress(f'writing {synthetic} synthetic 500x375 JPEGs')
+            write_jpeg_folder(os.path.join(tmp, 'train'), synthetic)
+        dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=data_root or tmp))
+        torch.set_num_threads(1)  # one core per process, as in a DataLoader worker
+        indices = np.resize(np.random.default_rng(0).permutation(len(dataset)), images).tolist()
+        for w in workers:
+            start = time.perf_counter()
+            # Batches of 16: prefetching ahead of the first is a small part of the count.
+            for _ in torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices),
+                                                 batch_size=16, num_workers=w):
+                pass
+            rate = images / (time.perf_counter() - start)
+            progress(f'{w} worker(s): {rate:.1f} images/s')
+            rows.append(dict(config=config, data='synthetic JPEGs' if synthetic else data_root,
+                             workers=w, images=images, images_per_s=round(rate, 1),
+                             images_per_s_per_process=round(rate / max(w, 1), 1)))
+    write_report(rows, markdown(['data', 'workers (0: main process)', 'images', 'images/s',
+                                 'images/s per process'],
+                                [[r[k] for k in ('data', 'workers', 'images', 'images_per_s',
+                                                 'images_per_s_per_process')] for r in rows]),
+                 out_md, out_json, progress)
+    return rows

@@ -55,16 +55,10 @@ def detector_inputs(model: torch.nn.Module, height: int, width: int) -> dict:
 
 
 def detector_complexity(model: torch.nn.Module, height: int, width: int) -> dict:
-    """Complexity of an eval-mode detector on one ``height`` x ``width`` image.
-
-    The RPN's NMS is lifted (IoU threshold 1.0, left so), so that the RoI head sees
-    ``test_cfg.rpn.max_per_img`` proposals as behind a trained RPN, rather than the
-    arbitrary number random weights would leave.
-
-    Returns:
-        dict: ``params``, ``flops`` and ``rois`` (proposals the box head saw; None
-        without a RoI head).
-    """
+    """``params``, ``flops`` and ``rois`` (proposals the box head saw, if any) of an eval-mode
+    detector on one image. Its RPN's NMS is lifted (IoU threshold 1.0, left so): the RoI head
+    sees ``test_cfg.rpn.max_per_img`` proposals as behind a trained RPN, not the arbitrary
+    number random weights would leave."""
     if hasattr(model, 'rpn_head'):
         model.rpn_head.test_cfg.nms.iou_threshold = 1.0
     data, rois = detector_inputs(model, height, width), []

@@ -3,8 +3,7 @@ import json
 
 import pytest
 
-from shufflenet_det.analysis import training_benchmark as tb
-from shufflenet_det.analysis.benchmark import without_checkpoints
+from shufflenet_det.analysis import benchmark as tb
 from shufflenet_det.config import load_config
 
 from ..helpers import REPO, load_tool
@@ -30,14 +29,14 @@ def test_the_training_shape_is_the_config_scale_on_a_4_by_3_image(config, shape)
 def test_pretrained_initialisers_are_dropped_and_the_others_kept():
     model = load_config(R50_C4).model
     assert model.backbone.init_cfg.type == 'Pretrained'
-    cleaned = without_checkpoints(model)
+    cleaned = tb.without_checkpoints(model)
     assert 'init_cfg' not in cleaned.backbone
     assert cleaned.roi_head.shared_head.type == model.roi_head.shared_head.type
     ours = load_config(str(REPO / 'configs/faster_rcnn_shufflenet2x_coco.py')).model
     assert ours.init_cfg.type == 'ShuffleNetPretrained' and 'init_cfg' not in \
-        without_checkpoints(ours)
+        tb.without_checkpoints(ours)
     kept = dict(type='X', init_cfg=dict(type='Normal', std=0.01))
-    assert without_checkpoints(kept) == kept
+    assert tb.without_checkpoints(kept) == kept
 
 
 def test_train_mode_times_each_config_through_its_optim_wrapper(tmp_path, capsys):

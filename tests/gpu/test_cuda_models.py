@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmdet.testing import demo_mm_inputs
 
-from shufflenet_det.analysis import training_benchmark as tb
+from shufflenet_det.analysis import benchmark as tb
 from shufflenet_det.config import load_config
 from shufflenet_det.deploy import deploy_detector
 
