@@ -1,16 +1,14 @@
 """Bad inputs to the ONNX tools and to ``ONNXRuntimeDetector``, as one table.
 
-Each row runs a real tool (``tools/NAME.py``'s ``main``) or the API and states the
-outcome: an exit status with the one ``error:`` line it prints, an ``InputError`` whose
-message holds a given text, or success. One untrained demo detector is exported once
+Each row (a :class:`.harness.Case`) runs a real tool or the API and states the outcome:
+an exit status with the one ``error:`` line it prints, an ``InputError`` whose message
+holds a given text, or success. One untrained demo detector is exported once
 for the module (with its int8 copy), and the broken files are made from it.
 
     .venv/bin/python -m pytest tests/bad_inputs/test_onnx.py -q
 """
-import os
 import shutil
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -24,6 +22,7 @@ from shufflenet_det.errors import InputError
 from shufflenet_det.models import ShuffleNetV1
 
 from ..helpers import REPO, load_tool
+from .harness import READ_ONLY, Case, check, table
 
 CONFIG = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
 COCO_CONFIG = str(REPO / 'configs/faster_rcnn_shufflenet1x_fpn_coco.py')
@@ -65,8 +64,8 @@ def files(tmp_path_factory) -> dict[str, str]:
     (root / 'int8_taken' / 'x_int8.onnx').mkdir()
     Image.fromarray(rng.integers(0, 256, (100, 120, 3), dtype=np.uint8)).save(root / 'image.png')
     generate_shapes_dataset(str(root / 'shapes'), num_train=1, num_val=2, image_size=64)
-    return dict(root=str(root), det=str(det), int8=str(root / 'det_int8.onnx'), pth=str(pth),
-                backbone=str(backbone), truncated=str(root / 'truncated.onnx'),
+    return dict(tmp=root, root=str(root), det=str(det), int8=str(root / 'det_int8.onnx'),
+                pth=str(pth), backbone=str(backbone), truncated=str(root / 'truncated.onnx'),
                 renamed=str(root / 'checkpoint_renamed.onnx'), empty=str(root / 'empty.onnx'),
                 folder=str(root / 'folder.onnx'), a_file=str(root / 'a_file'),
                 calib=str(root / 'calib'), broken_calib=str(root / 'broken_calib'),
@@ -74,21 +73,18 @@ def files(tmp_path_factory) -> dict[str, str]:
                 read_only=str(root / 'read_only'), shapes=str(root / 'shapes'))
 
 
-class Case(NamedTuple):
-    """``run``: ``('tool', NAME, ARGS)``, ``('detector', KWARGS)`` (ONNXRuntimeDetector's
-    arguments) or ``('image', IMAGE)`` (the exported detector called on it); strings
-    holding ``{placeholders}`` name :func:`files`. ``expect``: ``(STATUS, TEXT)`` for a
-    tool (its ``error:`` line, or its output on success), ``('raises', TEXT)``, or
-    ``('ok', ORI_SHAPE)``. ``absent``: paths that must not exist afterwards; ``marks``: pytest's."""
-    id: str
-    run: tuple
-    expect: tuple
-    absent: tuple = ()
-    marks: tuple = ()
-
-
 def gray(h, w):
     return np.random.default_rng(0).integers(0, 256, (h, w), dtype=np.uint8)
+
+
+def detect(path, image):
+    return ONNXRuntimeDetector(path)(image)
+
+
+def shape(h, w):
+    """Checks the detections of an ``(h, w)`` image."""
+    return lambda result: (tuple(result.ori_shape) == (h, w)
+                           and result.pred_instances.bboxes.shape[1] == 4)
 
 
 NOT_A_DETECTOR = 'is not a detector exported by tools/export_onnx.py CONFIG CHECKPOINT'
@@ -97,169 +93,124 @@ OTHER_CONFIG = 'was exported with another config'
 TEST = ('{det}', '--work-dir', '{work}')
 CASES = [
     # tools/test.py CONFIG FILE.onnx: the file and the config are checked before the data.
-    Case('test-its_config', ('tool', 'test', [
+    Case('test-its_config', 'test', [
         CONFIG, *TEST, '--data-root', '{shapes}', '--cfg-options',
-        'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']),
-        (0, 'metrics written to {work}/metrics.json')),
-    Case('test-truncated_onnx', ('tool', 'test', [CONFIG, '{truncated}', *TEST[1:]]),
-         (2, NOT_ONNX)),
-    Case('test-pth_renamed_onnx', ('tool', 'test', [CONFIG, '{renamed}', *TEST[1:]]),
-         (2, 'it is a zip archive: a PyTorch checkpoint?; expected an .onnx file')),
-    Case('test-backbone_onnx', ('tool', 'test', [CONFIG, '{backbone}', *TEST[1:]]),
-         (2, f'{NOT_A_DETECTOR} (no shufflenet_det.format in its metadata); it is an ONNX '
-             "model with inputs ['input'] and outputs ['output0', 'output1', 'output2']: a "
-             'backbone or classifier export?')),
-    Case('test-empty_file', ('tool', 'test', [CONFIG, '{empty}', *TEST[1:]]),
-         (2, 'is empty (0 bytes)')),
-    Case('test-folder', ('tool', 'test', [CONFIG, '{folder}', *TEST[1:]]), (2, 'is a folder')),
-    Case('test-missing_file', ('tool', 'test', [CONFIG, '{root}/none.onnx', *TEST[1:]]),
-         (2, 'ONNX file not found')),
-    Case('test-config_of_other_classes', ('tool', 'test', [COCO_CONFIG, *TEST]),
-         (2, f"{OTHER_CONFIG}: classes[0] is 'circle' in the file, 'person' in {COCO_CONFIG}")),
-    Case('test-other_test_pipeline', ('tool', 'test', [
-        CONFIG, *TEST, '--cfg-options', 'test_dataloader.dataset.pipeline.1.scale=(320,320)']),
-        (2, f'{OTHER_CONFIG}: test_pipeline[1].scale is [256, 256] in the file, [320, 320] in')),
-    Case('test-other_normalisation', ('tool', 'test', [
-        CONFIG, *TEST, '--cfg-options', 'model.data_preprocessor.mean=[0,0,0]']),
-        (2, f'{OTHER_CONFIG}: model.data_preprocessor.mean is [128, 128, 128] in the file, '
-            '[0, 0, 0] in')),
-    Case('test-other_score_threshold', ('tool', 'test', [
-        CONFIG, *TEST, '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.5']),
-        (2, f'{OTHER_CONFIG}: model.test_cfg.rcnn.score_thr is 0.05 in the file, 0.5 in')),
+        'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
+        0, 'metrics written to {work}/metrics.json'),
+    Case('test-truncated_onnx', 'test', [CONFIG, '{truncated}', *TEST[1:]], 2, NOT_ONNX),
+    Case('test-pth_renamed_onnx', 'test', [CONFIG, '{renamed}', *TEST[1:]], 2,
+         'it is a zip archive: a PyTorch checkpoint?; expected an .onnx file'),
+    Case('test-backbone_onnx', 'test', [CONFIG, '{backbone}', *TEST[1:]], 2,
+         f'{NOT_A_DETECTOR} (no shufflenet_det.format in its metadata); it is an ONNX '
+         "model with inputs ['input'] and outputs ['output0', 'output1', 'output2']: a "
+         'backbone or classifier export?'),
+    Case('test-empty_file', 'test', [CONFIG, '{empty}', *TEST[1:]], 2, 'is empty (0 bytes)'),
+    Case('test-folder', 'test', [CONFIG, '{folder}', *TEST[1:]], 2, 'is a folder'),
+    Case('test-missing_file', 'test', [CONFIG, '{root}/none.onnx', *TEST[1:]], 2,
+         'ONNX file not found'),
+    Case('test-config_of_other_classes', 'test', [COCO_CONFIG, *TEST], 2,
+         f"{OTHER_CONFIG}: classes[0] is 'circle' in the file, 'person' in {COCO_CONFIG}"),
+    Case('test-other_test_pipeline', 'test', [
+        CONFIG, *TEST, '--cfg-options', 'test_dataloader.dataset.pipeline.1.scale=(320,320)'],
+        2, f'{OTHER_CONFIG}: test_pipeline[1].scale is [256, 256] in the file, [320, 320] in'),
+    Case('test-other_normalisation', 'test', [
+        CONFIG, *TEST, '--cfg-options', 'model.data_preprocessor.mean=[0,0,0]'],
+        2, f'{OTHER_CONFIG}: model.data_preprocessor.mean is [128, 128, 128] in the file, '
+           '[0, 0, 0] in'),
+    Case('test-other_score_threshold', 'test', [
+        CONFIG, *TEST, '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.5'],
+        2, f'{OTHER_CONFIG}: model.test_cfg.rcnn.score_thr is 0.05 in the file, 0.5 in'),
     # tools/demo.py IMAGE CONFIG FILE.onnx
-    Case('demo-its_config', ('tool', 'demo', ['{image}', CONFIG, '{det}', '--out-file',
-                                               '{root}/drawn.png']),
-         (0, 'drawn to')),
-    Case('demo-int8_file', ('tool', 'demo', ['{image}', CONFIG, '{int8}', '--out-file',
-                                              '{root}/drawn8.png']),
-         (0, 'drawn to')),
-    Case('demo-config_of_other_classes', ('tool', 'demo', [
-        '{image}', COCO_CONFIG, '{det}', '--out-file', '{root}/not_drawn.png']),
-        (2, f"{OTHER_CONFIG}: classes[0] is 'circle'"), ('{root}/not_drawn.png', )),
-    Case('demo-backbone_onnx', ('tool', 'demo', ['{image}', CONFIG, '{backbone}',
-                                                   '--out-file', '{root}/not_drawn.png']),
-         (2, NOT_A_DETECTOR), ('{root}/not_drawn.png', )),
+    Case('demo-its_config', 'demo', ['{image}', CONFIG, '{det}', '--out-file',
+                                     '{root}/drawn.png'], 0, 'drawn to'),
+    Case('demo-int8_file', 'demo', ['{image}', CONFIG, '{int8}', '--out-file',
+                                    '{root}/drawn8.png'], 0, 'drawn to'),
+    Case('demo-config_of_other_classes', 'demo', [
+        '{image}', COCO_CONFIG, '{det}', '--out-file', '{root}/not_drawn.png'],
+        2, f"{OTHER_CONFIG}: classes[0] is 'circle'", absent=('{root}/not_drawn.png', )),
+    Case('demo-backbone_onnx', 'demo', ['{image}', CONFIG, '{backbone}',
+                                        '--out-file', '{root}/not_drawn.png'],
+         2, NOT_A_DETECTOR, absent=('{root}/not_drawn.png', )),
     # tools/export_onnx.py: destinations checked first; nothing under the final name
     # unless complete and checked.
-    Case('export-out_is_a_folder', ('tool', 'export_onnx', [
-        CONFIG, '{pth}', '--out', '{folder}']), (2, '--out {folder}: is a folder')),
-    Case('export-out_under_a_file', ('tool', 'export_onnx', [
-        CONFIG, '{pth}', '--out', '{a_file}/det.onnx']), (2, 'is a file, not a folder')),
-    Case('export-int8_output_is_a_folder', ('tool', 'export_onnx', [
+    Case('export-out_is_a_folder', 'export_onnx', [CONFIG, '{pth}', '--out', '{folder}'], 2,
+         '--out {folder}: is a folder'),
+    Case('export-out_under_a_file', 'export_onnx', [
+        CONFIG, '{pth}', '--out', '{a_file}/det.onnx'], 2, 'is a file, not a folder'),
+    Case('export-int8_output_is_a_folder', 'export_onnx', [
         CONFIG, '{pth}', '--out', '{root}/int8_taken/x.onnx', '--int8', '--calib-dir',
-        '{calib}']), (2, '--int8 output {root}/int8_taken/x_int8.onnx: is a folder'),
-        ('{root}/int8_taken/x.onnx', )),
-    Case('export-out_in_a_read_only_folder', ('tool', 'export_onnx', [
-        CONFIG, '{pth}', '--out', '{read_only}/det.onnx']),
-        (2, 'the folder {read_only} is not writable'), ('{read_only}/det.onnx', ),
-        (pytest.mark.skipif(os.geteuid() == 0, reason='root writes into read-only folders'), )),
-    Case('export-backbone_above_the_tolerance', ('tool', 'export_onnx', [
-        *BACKBONE, '--out', '{root}/strict.onnx', '--tolerance', '1e-30']),
-        (1, 'above the tolerance 1e-30; {root}/strict.onnx was not written'),
-        ('{root}/strict.onnx', )),
-    Case('export-detector_calibration_fails_after_the_export', ('tool', 'export_onnx', [
+        '{calib}'], 2, '--int8 output {root}/int8_taken/x_int8.onnx: is a folder',
+        absent=('{root}/int8_taken/x.onnx', )),
+    Case('export-out_in_a_read_only_folder', 'export_onnx', [
+        CONFIG, '{pth}', '--out', '{read_only}/det.onnx'], 2,
+        'the folder {read_only} is not writable', absent=('{read_only}/det.onnx', ),
+        needs=(READ_ONLY, )),
+    Case('export-backbone_above_the_tolerance', 'export_onnx', [
+        *BACKBONE, '--out', '{root}/strict.onnx', '--tolerance', '1e-30'],
+        1, 'above the tolerance 1e-30; {root}/strict.onnx was not written',
+        absent=('{root}/strict.onnx', )),
+    Case('export-detector_calibration_fails_after_the_export', 'export_onnx', [
         CONFIG, '{pth}', '--out', '{root}/det_fails.onnx', '--int8', '--calib-dir',
-        '{broken_calib}', '--calib-num', '1']), (2, 'cannot decode image'),
-        ('{root}/det_fails.onnx', '{root}/det_fails_int8.onnx')),
-    Case('export-backbone_calibration_fails_after_the_check', ('tool', 'export_onnx', [
+        '{broken_calib}', '--calib-num', '1'], 2, 'cannot decode image',
+        absent=('{root}/det_fails.onnx', '{root}/det_fails_int8.onnx')),
+    Case('export-backbone_calibration_fails_after_the_check', 'export_onnx', [
         *BACKBONE, '--out', '{root}/calib_fails.onnx', '--int8', '--calib-dir',
-        '{broken_calib}', '--calib-num', '1']), (2, 'cannot decode image'),
-        ('{root}/calib_fails.onnx', '{root}/calib_fails_int8.onnx')),
-    Case('export-negative_tolerance', ('tool', 'export_onnx', [
-        *BACKBONE, '--out', '{root}/b.onnx', '--tolerance', '-1']),
-        (2, '--tolerance must be >= 0, got -1.0'), ('{root}/b.onnx', )),
-    Case('export-4_channel_shape', ('tool', 'export_onnx', [
-        '--out', '{root}/b.onnx', '--shape', '1', '4', '64', '64']),
-        (2, '--shape must be N 3 H W with N, H, W >= 1 (a batch of BGR images), got 1 4 64 64'),
-        ('{root}/b.onnx', )),
+        '{broken_calib}', '--calib-num', '1'], 2, 'cannot decode image',
+        absent=('{root}/calib_fails.onnx', '{root}/calib_fails_int8.onnx')),
+    Case('export-negative_tolerance', 'export_onnx', [
+        *BACKBONE, '--out', '{root}/b.onnx', '--tolerance', '-1'],
+        2, '--tolerance must be >= 0, got -1.0', absent=('{root}/b.onnx', )),
+    Case('export-4_channel_shape', 'export_onnx', [
+        '--out', '{root}/b.onnx', '--shape', '1', '4', '64', '64'],
+        2, '--shape must be N 3 H W with N, H, W >= 1 (a batch of BGR images), got 1 4 64 64',
+        absent=('{root}/b.onnx', )),
     # tools/export_backbone.py SRC DST: DST checked before SRC is read.
-    Case('export_backbone-dst_is_a_folder', ('tool', 'export_backbone', ['{pth}', '{folder}']),
-         (2, 'DST {folder}: is a folder; expected a file name')),
-    Case('export_backbone-dst_under_a_file', ('tool', 'export_backbone', [
-        '{pth}', '{a_file}/backbone.pth']), (2, 'is a file, not a folder')),
-    Case('export_backbone-detector_checkpoint', ('tool', 'export_backbone', [
-        '{pth}', '{root}/backbone_only.pth']), (0, 'backbone tensors to {root}/backbone_only.pth')),
+    Case('export_backbone-dst_is_a_folder', 'export_backbone', ['{pth}', '{folder}'], 2,
+         'DST {folder}: is a folder; expected a file name'),
+    Case('export_backbone-dst_under_a_file', 'export_backbone', [
+        '{pth}', '{a_file}/backbone.pth'], 2, 'is a file, not a folder'),
+    Case('export_backbone-detector_checkpoint', 'export_backbone', [
+        '{pth}', '{root}/backbone_only.pth'], 0, 'backbone tensors to {root}/backbone_only.pth'),
     # ONNXRuntimeDetector(...)
-    Case('API-pathlib_path_file', ('detector', dict(path=Path('{det}'))), ('ok', None)),
-    Case('API-pth_renamed_onnx', ('detector', dict(path='{renamed}')),
-         ('raises', NOT_ONNX)),
-    Case('API-backbone_onnx', ('detector', dict(path='{backbone}')),
-         ('raises', NOT_A_DETECTOR)),
-    Case('API-config_of_other_classes', ('detector', dict(path='{det}', config=COCO_CONFIG)),
-         ('raises', f"{OTHER_CONFIG}: classes[0] is 'circle'")),
-    Case('API-other_test_pipeline', ('detector', dict(path='{det}', test_pipeline=[
+    Case('API-pathlib_path_file', ONNXRuntimeDetector, dict(path=Path('{det}')), 0,
+         then=lambda detector: detector.classes == CLASSES),
+    Case('API-pth_renamed_onnx', ONNXRuntimeDetector, dict(path='{renamed}'), InputError,
+         NOT_ONNX),
+    Case('API-backbone_onnx', ONNXRuntimeDetector, dict(path='{backbone}'), InputError,
+         NOT_A_DETECTOR),
+    Case('API-config_of_other_classes', ONNXRuntimeDetector,
+         dict(path='{det}', config=COCO_CONFIG), InputError,
+         f"{OTHER_CONFIG}: classes[0] is 'circle'"),
+    Case('API-other_test_pipeline', ONNXRuntimeDetector, dict(path='{det}', test_pipeline=[
         dict(type='LoadImageFromFile'), dict(type='Resize', scale=(512, 512), keep_ratio=True),
-        dict(type='PackDetInputs')])),
-        ('raises', f'{OTHER_CONFIG}: test_pipeline[1].scale is [256, 256] in the file, '
-                   '[512, 512] in the test pipeline given')),
+        dict(type='PackDetInputs')]), InputError,
+        f'{OTHER_CONFIG}: test_pipeline[1].scale is [256, 256] in the file, '
+        '[512, 512] in the test pipeline given'),
     # ONNXRuntimeDetector(...)(image)
-    Case('image-pathlib_path', ('image', Path('{image}')), ('ok', (100, 120))),
-    Case('image-2d_grayscale_array', ('image', gray(90, 70)), ('ok', (90, 70))),
-    Case('image-HxWx1_array', ('image', gray(90, 70)[:, :, None]), ('ok', (90, 70))),
-    Case('image-float_BGR_array', ('image', np.full((60, 80, 3), 100.0)), ('ok', (60, 80))),
-    Case('image-4_channel_array', ('image', np.zeros((60, 80, 4), np.uint8)),
-         ('raises', 'got shape (60, 80, 4) (4 channels: drop the alpha channel')),
-    Case('image-0x0_array', ('image', np.zeros((0, 0), np.uint8)),
-         ('raises', 'got an empty array of shape (0, 0)')),
-    Case('image-0x0x3_array', ('image', np.zeros((0, 0, 3), np.uint8)),
-         ('raises', 'got an empty array of shape (0, 0, 3)')),
-    Case('image-4d_batch', ('image', np.zeros((1, 60, 80, 3), np.uint8)),
-         ('raises', 'got shape (1, 60, 80, 3)')),
-    Case('image-string_array', ('image', np.array([['a']])),
-         ('raises', 'of numbers, got dtype <U1')),
-    Case('image-1x4000_array', ('image', np.zeros((1, 4000, 3), np.uint8)),
-         ('raises', 'the test pipeline cannot process an image of shape (1, 4000, 3)')),
-    Case('image-a_list', ('image', [[0, 1], [2, 3]]), ('raises', 'got list')),
-    Case('image-missing_file', ('image', '{root}/none.png'), ('raises', 'image not found')),
+    Case('image-pathlib_path', detect, ('{det}', Path('{image}')), 0, then=shape(100, 120)),
+    Case('image-2d_grayscale_array', detect, ('{det}', gray(90, 70)), 0, then=shape(90, 70)),
+    Case('image-HxWx1_array', detect, ('{det}', gray(90, 70)[:, :, None]), 0,
+         then=shape(90, 70)),
+    Case('image-float_BGR_array', detect, ('{det}', np.full((60, 80, 3), 100.0)), 0,
+         then=shape(60, 80)),
+    Case('image-4_channel_array', detect, ('{det}', np.zeros((60, 80, 4), np.uint8)),
+         InputError, 'got shape (60, 80, 4) (4 channels: drop the alpha channel'),
+    Case('image-0x0_array', detect, ('{det}', np.zeros((0, 0), np.uint8)), InputError,
+         'got an empty array of shape (0, 0)'),
+    Case('image-0x0x3_array', detect, ('{det}', np.zeros((0, 0, 3), np.uint8)), InputError,
+         'got an empty array of shape (0, 0, 3)'),
+    Case('image-4d_batch', detect, ('{det}', np.zeros((1, 60, 80, 3), np.uint8)), InputError,
+         'got shape (1, 60, 80, 3)'),
+    Case('image-string_array', detect, ('{det}', np.array([['a']])), InputError,
+         'of numbers, got dtype <U1'),
+    Case('image-1x4000_array', detect, ('{det}', np.zeros((1, 4000, 3), np.uint8)), InputError,
+         'the test pipeline cannot process an image of shape (1, 4000, 3)'),
+    Case('image-a_list', detect, ('{det}', [[0, 1], [2, 3]]), InputError, 'got list'),
+    Case('image-missing_file', detect, ('{det}', '{root}/none.png'), InputError,
+         'image not found'),
 ]
 
 
-def _fill(value: Any, files: dict) -> Any:
-    """``value`` with the ``{placeholders}`` in its strings and paths filled in."""
-    if isinstance(value, str):
-        return value.format(**files)
-    if isinstance(value, Path):
-        return Path(str(value).format(**files))
-    if isinstance(value, (list, tuple)):
-        return type(value)(_fill(v, files) for v in value)
-    if isinstance(value, dict):
-        return {k: _fill(v, files) for k, v in value.items()}
-    return value
-
-
-def _run_tool(name: str, args: list, expect: tuple, capsys) -> None:
-    status, text = expect
-    capsys.readouterr()
-    assert load_tool(name).main(args) == status
-    out, err = capsys.readouterr()
-    if status == 0:
-        assert text in out
-        return
-    assert 'Traceback' not in err
-    errors = [line for line in err.splitlines() if line.startswith('error: ')]
-    assert len(errors) == 1 and text in errors[0], err
-
-
-@pytest.mark.parametrize('case', [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
-def test_bad_input(case: Case, files, capsys):
-    run, expect = _fill(case.run, files), _fill(case.expect, files)
-    if run[0] == 'tool':
-        _run_tool(run[1], run[2], expect, capsys)
-    elif expect[0] == 'raises':
-        with pytest.raises(InputError) as error:
-            if run[0] == 'detector':
-                ONNXRuntimeDetector(**run[1])
-            else:
-                ONNXRuntimeDetector(files['det'])(run[1])
-        assert expect[1] in str(error.value)
-        assert isinstance(error.value, (ValueError, FileNotFoundError))
-    elif run[0] == 'detector':
-        assert ONNXRuntimeDetector(**run[1]).classes == CLASSES
-    else:
-        result = ONNXRuntimeDetector(files['det'])(run[1])
-        assert tuple(result.ori_shape) == expect[1]
-        assert result.pred_instances.bboxes.shape[1] == 4
-    for path in _fill(case.absent, files):
-        assert not os.path.exists(path), path
-    leftovers = [p.name for p in Path(files['root']).rglob('*') if '.partial' in p.name]
-    assert not leftovers
+@table(CASES)
+def test_bad_input(case: Case, files, request, capsys):
+    check(case, files, request, capsys)
