@@ -126,6 +126,7 @@ def test_detector_mode_adds_onnxruntime_rows_on_both_sides(tmp_path):
      "error: --onnx times ONNX Runtime on the CPU; leave out --device cuda:0 for those rows"
      if torch.cuda.is_available() else 'error: --device cuda: torch sees no CUDA GPU here'),
     (['--device', 'gpu'], "error: --device takes 'cpu' or 'cuda[:N]', got 'gpu'"),
+    (['--peer-proposals', '300', '0'], 'error: --peer-proposals 0: must be 1 or more'),
 ])
 def test_detector_mode_refuses_a_device_it_cannot_time(args, message, capsys):
     config = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
