@@ -106,11 +106,11 @@ def test_benchmarks_run_on_cuda_and_name_the_device(tmp_path):
     train_json, det_json = tmp_path / 't.json', tmp_path / 'd.json'
     assert bench.main(['train', FPN, '--device', DEVICE, '--amp', '--iters', '2', '--warmup', '1',
                        '--out-json', str(train_json)]) == 0
-    rows = json.loads(train_json.read_text())
+    rows = json.loads(train_json.read_text())['rows']
     assert [r['precision'] for r in rows] == ['fp32', 'amp']
     name = torch.cuda.get_device_name(0)
     assert all(r['device'] == name and r['peak_memory_mib'] > 0 for r in rows)
     assert bench.main(['detector', FPN, '--device', DEVICE, '--threads', '1', '--warmup', '1',
                        '--repeats', '3', '--out-json', str(det_json)]) == 0
-    rows = json.loads(det_json.read_text())
+    rows = json.loads(det_json.read_text())['rows']
     assert {r['device'] for r in rows} == {name} and all(r['median_ms'] > 0 for r in rows)
