@@ -1,29 +1,12 @@
-"""Reading config files, with errors that name the file, and ``--cfg-options`` that are
-checked against the config before they are merged.
+"""Reading config files, with ``--cfg-options`` checked before they are merged.
 
-MMEngine's ``merge_from_dict`` accepts any key: a typo such as ``max_epoch=1`` adds a
-setting nobody reads, and training runs its full schedule. :func:`load_config` refuses
-an option whose key cannot take effect, with one line naming it and the closest keys
-that exist. What stays allowed:
-
-* any key the config already has (its value is replaced, whatever the type);
-* a new top-level key that MMEngine's ``Runner`` reads (its ``__init__`` arguments,
-  e.g. ``randomness``, ``resume``, ``load_from``, and the few it reads from the config
-  itself, e.g. ``compile``), and anything below it;
-* a new key inside a dict whose ``type`` builds a class that takes it, or whose class
-  takes ``**kwargs`` (then nothing can be told); the loops (``train_cfg``,
-  ``val_cfg``, ``test_cfg``) are checked against their loop class and the dataloaders
-  against ``torch.utils.data.DataLoader`` (with the keys the Runner takes out first);
-* a new key inside another dict without a ``type`` (``env_cfg``, ``default_hooks``,
-  ``model.test_cfg``): such dicts are read by whoever gets them, so nothing can be
-  told either.
-
-A top-level variable that settings below copied when the file was read (``max_epochs``
-in ``train_cfg.max_epochs``, ``data_root`` in the datasets) is refused too: changing
-it afterwards has no effect, and the message names the settings to change instead.
+MMEngine's ``merge_from_dict`` accepts any key, so a typo adds a setting nobody reads. A
+key is refused, with the closest keys that exist, unless the config has it, MMEngine's
+Runner reads it, or the class of the dict it is added to takes it (a dict without a
+class, or a class taking ``**kwargs``, takes any key); a top-level variable that other
+settings copied when the file was read is refused too (changing it has no effect).
 """
-import argparse
-import copy
+import contextlib
 import difflib
 import inspect
 import os.path as osp
@@ -32,86 +15,56 @@ from typing import Optional
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.registry import Registry
+from mmengine.runner import BaseLoop, Runner
 from mmengine.utils import get_installed_path
 
 from .errors import ConfigError, InputFileNotFoundError
 
-# Keys MMEngine's Runner reads from the config besides its __init__ arguments
+# Keys MMEngine's Runner (or FlexibleRunner) reads besides Runner's arguments
 # (mmengine 0.10: runner.py), and the one the tools read to pick the runner class.
-RUNNER_CONFIG_KEYS = ('model_wrapper_cfg', 'sync_bn', 'find_unused_parameters',
+RUNNER_CONFIG_KEYS = {'model_wrapper_cfg', 'sync_bn', 'find_unused_parameters', 'strategy',
                       'activation_checkpointing', 'efficient_conv_bn_eval', 'compile',
-                      'strategy', 'runner_type')
+                      'runner_type'}
 # Keys the builders take out of a dict before they call its class.
-BUILDER_KEYS = frozenset({'type', '_scope_', 'priority', 'constructor', 'paramwise_cfg',
-                          'convert_to_iter_based'})
+BUILDER_KEYS = {'type', '_scope_', 'priority', 'constructor', 'paramwise_cfg',
+                'convert_to_iter_based'}
 # Arguments the Runner passes to a loop, and the optimizer builder to an optimizer.
-PASSED_BY_BUILDER = frozenset({'runner', 'dataloader', 'evaluator', 'params'})
+PASSED_BY_BUILDER = {'runner', 'dataloader', 'evaluator', 'params'}
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-# Keys Runner.build_dataloader takes out of a dataloader dict before calling DataLoader.
-DATALOADER_KEYS = frozenset({'dataset', 'sampler', 'batch_sampler', 'collate_fn',
-                             'worker_init_fn'})
-
-
-class UnparsedOption:
-    """A ``--cfg-options`` item that is not ``KEY=VALUE``, kept for :func:`load_config`
-    to refuse with one line (MMEngine's ``DictAction`` raises inside argparse)."""
-
-    def __init__(self, item: str, reason: str) -> None:
-        self.item, self.reason = item, reason
-
-    def __repr__(self) -> str:
-        return f'UnparsedOption({self.item!r})'
 
 
 class CfgOptionsAction(DictAction):
-    """MMEngine's ``DictAction`` for ``--cfg-options KEY=VALUE ...``, except that a
-    malformed item reaches :func:`load_config`, which names it in one line."""
+    """MMEngine's ``DictAction``, with one argparse error line for a malformed item."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values, option_string: Optional[str] = None) -> None:
-        options = copy.copy(getattr(namespace, self.dest, None) or {})
-        for item in values or ():
-            key, sep, text = item.partition('=')
-            if not sep:
-                options[item] = UnparsedOption(item, 'expected KEY=VALUE, e.g. '
-                                               'train_cfg.max_epochs=12')
-                continue
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        for item in values:
+            if '=' not in item:
+                parser.error(f'--cfg-options {item}: expected KEY=VALUE, e.g. '
+                             'train_cfg.max_epochs=12')
             try:
-                options[key] = self._parse_iterable(text)
+                self._parse_iterable(item.split('=', 1)[1])
             except AssertionError as exc:  # DictAction's check of balanced brackets
-                options[key] = UnparsedOption(item, f'cannot parse the value: {exc}')
-        setattr(namespace, self.dest, options)
-
-
-def config_path(config: str) -> str:
-    """The file behind ``config``, which may name a package's config as in ``_base_``:
-    ``'mmdet::faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py'``.
-
-    Raises:
-        InputFileNotFoundError: the package is not installed.
-    """
-    if '::' not in config:
-        return config
-    package, relative = config.split('::', 1)
-    try:
-        root = get_installed_path(package)
-    except Exception as exc:  # importlib's and pkg_resources' lookups raise different types
-        raise InputFileNotFoundError(f'config {config}: package {package!r} is not '
-                                     'installed') from exc
-    return osp.join(root, '.mim', 'configs', relative)
+                parser.error(f'--cfg-options {item}: cannot parse the value: {exc}')
+        super().__call__(parser, namespace, values, option_string)
 
 
 def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
-    """``Config.fromfile`` with ``cfg_options`` checked (:func:`check_cfg_options`) and
-    merged; ``config`` may be a path or a package's config (``mmdet::...``, see
-    :func:`config_path`).
+    """``Config.fromfile`` of a path or a package's config (as in ``_base_``:
+    ``mmdet::faster_rcnn/...``), with ``cfg_options`` checked and merged.
 
     Raises:
         InputFileNotFoundError: ``config`` does not exist.
-        ConfigError: ``config`` is not a readable config file, or an option cannot
-            take effect.
+        ConfigError: ``config`` cannot be read, or an option cannot take effect.
     """
-    path = config_path(config)
+    path = config
+    if '::' in config:
+        package, relative = config.split('::', 1)
+        try:
+            path = osp.join(get_installed_path(package), '.mim', 'configs', relative)
+        except Exception as exc:  # importlib's and pkg_resources' lookups raise different types
+            raise InputFileNotFoundError(f'config {config}: package {package!r} is not '
+                                         'installed') from exc
     if not osp.isfile(path):
         raise InputFileNotFoundError(f'config file not found: {config}')
     try:
@@ -119,95 +72,10 @@ def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
     except (SyntaxError, OSError, KeyError, TypeError, ValueError, NameError,
             ImportError) as exc:
         raise ConfigError(f'cannot read config {config}: {type(exc).__name__}: {exc}') from exc
-    if cfg_options:
-        check_cfg_options(cfg, cfg_options, config)
-        cfg.merge_from_dict(cfg_options)
+    for key in cfg_options or {}:
+        _check_option(cfg, key, cfg_options, config)
+    cfg.merge_from_dict(cfg_options or {})
     return cfg
-
-
-def runner_settings() -> set[str]:
-    """Top-level keys MMEngine's Runner (or FlexibleRunner) reads."""
-    from mmengine.runner import Runner
-    names = set(inspect.signature(Runner.__init__).parameters) | set(RUNNER_CONFIG_KEYS)
-    try:
-        from mmengine.runner import FlexibleRunner
-        names |= set(inspect.signature(FlexibleRunner.__init__).parameters)
-    except ImportError:  # mmengine < 0.8
-        pass
-    return names - {'self', 'cfg'}
-
-
-def check_cfg_options(cfg: Config, options: dict, config: str = 'the config') -> None:
-    """Raise unless every key of ``options`` can take effect in ``cfg`` (see the module's
-    docstring for what is allowed).
-
-    Raises:
-        ConfigError: one line naming the option and the closest keys that exist.
-    """
-    runner_keys = runner_settings()
-    for key, value in options.items():
-        if isinstance(value, UnparsedOption):
-            raise ConfigError(f'--cfg-options {value.item}: {value.reason}')
-        parts = key.split('.')
-        if '' in parts:
-            raise ConfigError(f'--cfg-options {key}={value}: the key has an empty part')
-        if parts[0] not in cfg:
-            if parts[0] in runner_keys:
-                continue  # a Runner setting the config leaves out: nothing to check against
-            raise ConfigError(f'--cfg-options {key}: {config} has no {parts[0]!r} and '
-                              f'MMEngine\'s Runner reads no such setting'
-                              f'{_suggest(parts[0], set(cfg) | runner_keys, cfg)}')
-        if parts[0] not in runner_keys and (copies := _copies_of(cfg, parts[0])):
-            raise ConfigError(
-                f'--cfg-options {key}: {parts[0]} is a variable of {config} that '
-                f'{", ".join(copies[:3])}{" and more" if len(copies) > 3 else ""} copied when '
-                f'the file was read, so changing it has no effect; set '
-                f'{" and ".join(copies[:3])} instead')
-        _check_nested(cfg, cfg[parts[0]], parts, options)
-
-
-def _check_nested(cfg: Config, node, parts: list[str], options: dict) -> None:
-    """Walk ``parts`` down ``node``; a missing key must be one its dict's class takes
-    (with the ``type`` the options give that dict, if they change it)."""
-    key = '.'.join(parts)
-    for depth, part in enumerate(parts[1:], 1):
-        where = '.'.join(parts[:depth])
-        if isinstance(node, (list, tuple)):
-            if not (part.isdigit() and int(part) < len(node)):
-                raise ConfigError(f'--cfg-options {key}: {where} is a list of {len(node)} '
-                                  f'items; index it with 0 to {len(node) - 1}')
-            node = node[int(part)]
-        elif not isinstance(node, dict):
-            raise ConfigError(f'--cfg-options {key}: {where} is {node!r} in the config, '
-                              f'not a dict, so it has no {part!r}')
-        elif part in node:
-            node = node[part]
-        else:
-            if f'{where}.type' in options:  # e.g. optim_wrapper.type=AmpOptimWrapper
-                node = {**node, 'type': options[f'{where}.type']}
-            built = _accepted_keys(node, where)
-            if built is None or part in built[1]:
-                return
-            name, accepted = built
-            raise ConfigError(
-                f'--cfg-options {key}: {name} ({where}) takes no {part!r} (it takes '
-                f'{", ".join(sorted(accepted - BUILDER_KEYS))})'
-                f'{_suggest(part, accepted, cfg, prefix=where)}')
-
-
-def _suggest(name: str, keys: set[str], cfg: Config, prefix: str = '') -> str:
-    """'; did you mean ...?' with the closest of ``keys`` (under ``prefix``) or, if none is
-    close, the keys anywhere in the config whose last part is close; or ''."""
-    close = difflib.get_close_matches(name, keys, n=2)
-    close += sorted(k for k in keys if len(name) >= 3 and name in k and k not in close)
-    near = [f'{prefix}.{k}' if prefix else k for k in close
-            if prefix or k not in cfg or not _copies_of(cfg, k)]
-    if not near:
-        scored = sorted((-difflib.SequenceMatcher(None, name, str(path[-1])).ratio(),
-                         '.'.join(map(str, path)))
-                        for path, _ in walk(cfg.to_dict()) if len(path) > 1)
-        near = [path for ratio, path in scored if ratio <= -0.8]
-    return f'; did you mean {" or ".join(near[:3])}?' if near else ''
 
 
 def walk(node, path: tuple = (), skip: tuple = ()):
@@ -221,62 +89,85 @@ def walk(node, path: tuple = (), skip: tuple = ()):
             yield from walk(v, (*path, k), skip)
 
 
-def _copies_of(cfg: Config, name: str) -> list[str]:
-    """Settings below the top level named ``name`` that hold the top-level ``name``'s
-    value: the top-level one is a variable the file already used."""
-    value = cfg[name]
-    return ['.'.join(map(str, path)) for path, v in walk(cfg.to_dict())
-            if len(path) > 1 and path[-1] == name and v == value]
+def _check_option(cfg: Config, key: str, options: dict, config: str) -> None:
+    runner_keys = set(inspect.signature(Runner).parameters) - {'cfg'} | RUNNER_CONFIG_KEYS
+    below = [('.'.join(map(str, path)), v) for path, v in walk(cfg.to_dict()) if len(path) > 1]
+    parts = key.split('.')
+    top = parts[0]
+    if top not in cfg:
+        if top in runner_keys:
+            return  # a Runner setting the config leaves out: nothing to check against
+        uncopied = {k for k in cfg if not _copies(below, cfg, k)} | runner_keys
+        raise ConfigError(f'--cfg-options {key}: {config} has no {top!r} and MMEngine\'s '
+                          f'Runner reads no such setting'
+                          f'{_suggest(top, uncopied) or _suggest(top, dict(below), 0.8)}')
+    copies = [] if top in runner_keys else _copies(below, cfg, top)
+    if copies:
+        raise ConfigError(
+            f'--cfg-options {key}: {top} is a variable of {config} that '
+            f'{", ".join(copies[:3])}{" and more" if len(copies) > 3 else ""} copied when '
+            f'the file was read, so changing it has no effect; set '
+            f'{" and ".join(copies[:3])} instead')
+    node = cfg[top]
+    for depth, part in enumerate(parts[1:], 1):
+        where = '.'.join(parts[:depth])
+        if isinstance(node, (list, tuple)):
+            if not (part.isdigit() and int(part) < len(node)):
+                raise ConfigError(f'--cfg-options {key}: {where} is a list of {len(node)} '
+                                  f'items; index it with 0 to {len(node) - 1}')
+            node = node[int(part)]
+        elif not isinstance(node, dict):
+            raise ConfigError(f'--cfg-options {key}: {where} is {node!r} in the config, '
+                              f'not a dict, so it has no {part!r}')
+        elif part in node:
+            node = node[part]
+        else:
+            kind = torch.utils.data.DataLoader if where in DATALOADERS else options.get(
+                f'{where}.type', node.get('type'))  # the type the dict will have
+            accepted = _accepted_keys(kind)
+            if accepted is None or part in accepted | BUILDER_KEYS | set(node):
+                return
+            name = getattr(kind, '__name__', kind)
+            raise ConfigError(
+                f'--cfg-options {key}: {name} ({where}) takes no {part!r} (it takes '
+                f'{", ".join(sorted((accepted | set(node)) - BUILDER_KEYS))})'
+                f'{_suggest(part, {f"{where}.{k}" for k in accepted | set(node)})}')
 
 
-def _accepted_keys(node: dict, where: str) -> Optional[tuple[str, set[str]]]:
-    """(class name, keys it accepts) for a dict that builds a class with a closed set of
-    arguments; ``None`` when the keys are open (no class, or one taking ``**kwargs``)."""
-    cls, extra = _built_class(node, where)
-    if cls is None:
-        return None
+def _copies(below: list, cfg: Config, name: str) -> list[str]:
+    """The settings below the top level named ``name`` that hold its top-level value."""
+    return [path for path, value in below
+            if path.rsplit('.', 1)[1] == name and value == cfg[name]]
+
+
+def _suggest(name: str, keys, cutoff: float = 0.6) -> str:
+    """'; did you mean ...?' with the keys whose last part is close to ``name``, or ''."""
+    scored = sorted((-difflib.SequenceMatcher(None, name, k.rsplit('.', 1)[-1]).ratio(), k)
+                    for k in keys)
+    near = [k for ratio, k in scored
+            if -ratio >= cutoff or (len(name) >= 3 and name in k.rsplit('.', 1)[-1])]
+    return f'; did you mean {" or ".join(near[:3])}?' if near else ''
+
+
+def _accepted_keys(kind) -> Optional[set[str]]:
+    """The arguments that the class ``kind`` names (looked up in mmdet's registries, which
+    reach MMEngine's) takes by name; None when that cannot be told (no such class, several,
+    or one that takes ``**kwargs``)."""
+    if isinstance(kind, str):
+        found = set()
+        for registry in vars(import_module('mmdet.registry')).values():
+            if isinstance(registry, Registry):
+                with contextlib.suppress(Exception):  # a lookup that fails tells nothing
+                    found.add(registry.get(kind))
+        found.discard(None)
+        kind = found.pop() if len(found) == 1 else None
     try:
-        parameters = inspect.signature(cls).parameters.values()
-    except (TypeError, ValueError):  # builtins and C extensions without a signature
+        parameters = inspect.signature(kind).parameters.values()
+    except (TypeError, ValueError):  # None, builtins and C extensions without a signature
         return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
         return None
-    names = {p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                                       inspect.Parameter.KEYWORD_ONLY)}
-    from mmengine.runner import BaseLoop
-    if isinstance(cls, type) and issubclass(cls, (BaseLoop, torch.optim.Optimizer)):
+    names = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if isinstance(kind, type) and issubclass(kind, (BaseLoop, torch.optim.Optimizer)):
         names -= PASSED_BY_BUILDER
-    return getattr(cls, '__name__', str(cls)), names | BUILDER_KEYS | extra | set(node)
-
-
-def _built_class(node: dict, where: str) -> tuple[Optional[type], set[str]]:
-    """The class (or function) ``node`` builds, and keys its builder also accepts."""
-    kind = node.get('type')
-    if kind is None and where == 'train_cfg' and 'by_epoch' in node:
-        from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
-        return (EpochBasedTrainLoop if node['by_epoch'] else IterBasedTrainLoop), {'by_epoch'}
-    if kind is None and where in ('val_cfg', 'test_cfg'):
-        from mmengine.runner import TestLoop, ValLoop
-        return (ValLoop if where == 'val_cfg' else TestLoop), set()
-    if kind is None and where in DATALOADERS:
-        return torch.utils.data.DataLoader, set(DATALOADER_KEYS)
-    if callable(kind):
-        return kind, set()
-    if not isinstance(kind, str):
-        return None, set()
-    found = {id(c): c for c in _registry_lookups(kind) if c is not None}
-    return (next(iter(found.values())) if len(found) == 1 else None), set()
-
-
-def _registry_lookups(kind: str) -> list:
-    """``kind`` looked up in every registry of mmdet (whose parents are MMEngine's)."""
-    from mmengine.registry import Registry
-    registry = import_module('mmdet.registry')
-    found = []
-    for candidate in vars(registry).values():
-        if isinstance(candidate, Registry):
-            try:
-                found.append(candidate.get(kind))
-            except Exception:  # a lookup that fails means the class cannot be told
-                found.append(None)
-    return found
+    return names

@@ -1,8 +1,8 @@
 """Training-loop additions: hooks, resumable checkpoints, CPU distributed setup."""
 from .checkpointing import ResumableCheckpointHook, capture_rng_state, restore_rng_state
-from .distributed import CPUDistributedDataParallel, leave_process_group, setup_cpu_distributed
+from .distributed import leave_process_group, setup_cpu_distributed
 from .hooks import BNRecalibrationHook, NonFiniteLossHook, RecordInputConventionHook
 
-__all__ = ['BNRecalibrationHook', 'CPUDistributedDataParallel', 'NonFiniteLossHook',
-           'RecordInputConventionHook', 'ResumableCheckpointHook', 'capture_rng_state',
-           'leave_process_group', 'restore_rng_state', 'setup_cpu_distributed']
+__all__ = ['BNRecalibrationHook', 'NonFiniteLossHook', 'RecordInputConventionHook',
+           'ResumableCheckpointHook', 'capture_rng_state', 'leave_process_group',
+           'restore_rng_state', 'setup_cpu_distributed']

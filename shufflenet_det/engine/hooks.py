@@ -1,31 +1,33 @@
 """Training hooks."""
+import itertools
 import math
 
+import torch
 from mmdet.registry import HOOKS
+from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from torch.nn.modules.batchnorm import _BatchNorm
 
 
 def _scalar(value) -> float:
-    """A logged value as a float. The loss tensors a train step returns are still part
-    of the autograd graph; ``float()`` of such a tensor makes torch warn."""
+    # A loss a train step returns is still in the autograd graph: float() of it warns.
     return value.detach().item() if hasattr(value, 'detach') else float(value)
+
+
+def _unwrapped(runner):
+    return runner.model.module if is_model_wrapper(runner.model) else runner.model
 
 
 @HOOKS.register_module()
 class NonFiniteLossHook(Hook):
-    """Stop training at the first iteration whose loss is NaN or infinite.
-
-    MMEngine otherwise keeps training on NaN weights until the end, and evaluation
-    only reports that the results are empty.
-    """
+    """Stop training at the first iteration whose loss is NaN or infinite, before a
+    checkpoint of NaN weights is written (MMEngine would train on to the end)."""
 
     priority = 'VERY_HIGH'
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if not outputs or 'loss' not in outputs:
-            return
-        loss = _scalar(outputs['loss'])
-        if math.isfinite(loss):
+        if not outputs or 'loss' not in outputs or math.isfinite(loss := _scalar(outputs['loss'])):
             return
         parts = ', '.join(f'{k}={_scalar(v):.4g}' for k, v in outputs.items())
         raise RuntimeError(
@@ -36,20 +38,10 @@ class NonFiniteLossHook(Hook):
 
 @HOOKS.register_module()
 class BNRecalibrationHook(Hook):
-    """Re-estimate BN statistics once, after the last training iteration or epoch.
-
-    The official ShuffleNet recipe ends with one pass that only recomputes BN
-    statistics with the final weights. Here the statistics of every BN layer that
-    trains are reset and averaged (``momentum=None``, an exact cumulative average)
-    over ``num_iters`` training batches in train mode, without gradients, then
-    averaged across ranks. BN layers that ``model.train()`` leaves in eval mode
-    (frozen stages, ``norm_eval=True``) keep their statistics: they never update
-    them in training either. It runs before the final checkpoint is saved and
-    before the final validation.
-
-    Args:
-        num_iters (int, optional): Batches to average over. Default: one pass
-            over the training dataloader.
+    """Re-estimate BN statistics after the last training iteration or epoch, before the
+    final checkpoint and validation, as the official ShuffleNet recipe ends: the BN
+    layers in train mode get the exact average over ``num_iters`` training batches (one
+    pass by default), averaged across ranks; frozen and ``norm_eval`` layers keep theirs.
     """
 
     priority = 'ABOVE_NORMAL'  # before CheckpointHook (VERY_LOW) saves the final model
@@ -60,50 +52,30 @@ class BNRecalibrationHook(Hook):
         self.num_iters = num_iters
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        from mmengine.runner import IterBasedTrainLoop
-        if isinstance(runner.train_loop, IterBasedTrainLoop) and runner.iter + 1 == runner.max_iters:
-            self.recalibrate(runner)
-
-    def after_train_epoch(self, runner) -> None:
-        from mmengine.runner import IterBasedTrainLoop
-        if not isinstance(runner.train_loop, IterBasedTrainLoop) and \
-                runner.epoch + 1 == runner.max_epochs:
+        if self.is_last_train_iter(runner):  # the last epoch's too: before its hooks save
             self.recalibrate(runner)
 
     def recalibrate(self, runner) -> None:
-        import torch
-        from mmengine.dist import all_reduce
-        from mmengine.model import is_model_wrapper
-        from torch.nn.modules.batchnorm import _BatchNorm
-
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = _unwrapped(runner)
         was_training = model.training
-        model.train()  # frozen and norm_eval BN layers stay in eval mode: they are left alone
+        model.train()
         batch_norms = [m for m in model.modules()
                        if isinstance(m, _BatchNorm) and m.track_running_stats]
         norms = [m for m in batch_norms if m.training]
-        if not norms:
-            model.train(was_training)
-            return
+        total, kept = self.num_iters or len(runner.train_dataloader), len(batch_norms) - len(norms)
+        if norms:
+            runner.logger.info(
+                f'BNRecalibrationHook: re-estimating {len(norms)} BN layers over {total} batches'
+                + (f'; {kept} in eval mode (frozen or norm_eval) keep their statistics'
+                   if kept else ''))
         momenta = [m.momentum for m in norms]
-        loader = runner.train_dataloader
-        total = self.num_iters or len(loader)
-        kept = len(batch_norms) - len(norms)
-        runner.logger.info(f'BNRecalibrationHook: re-estimating {len(norms)} BN layers over '
-                           f'{total} batches' + (f'; {kept} in eval mode (frozen or norm_eval) '
-                                                 'keep their statistics' if kept else ''))
         for m in norms:
             m.reset_running_stats()
-            m.momentum = None
-        done = 0
+            m.momentum = None  # an exact cumulative average
+        batches = itertools.chain.from_iterable(itertools.repeat(runner.train_dataloader))
         with torch.no_grad():
-            while done < total:
-                for batch in loader:
-                    data = model.data_preprocessor(batch, True)
-                    model(**data, mode='tensor')
-                    done += 1
-                    if done >= total:
-                        break
+            for batch in itertools.islice(batches, total if norms else 0):
+                model(**model.data_preprocessor(batch, True), mode='tensor')
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
             all_reduce(m.running_mean, op='mean')
@@ -113,15 +85,10 @@ class BNRecalibrationHook(Hook):
 
 @HOOKS.register_module()
 class RecordInputConventionHook(Hook):
-    """Write the model's input normalisation into every checkpoint's ``meta``.
-
-    Detectors initialised from the checkpoint (``ShuffleNetPretrained``) then
-    check that their data preprocessor matches it.
-    """
+    """Write the model's input normalisation into every checkpoint's ``meta``, which
+    detectors initialised from the checkpoint check their preprocessor against."""
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        from mmengine.model import is_model_wrapper
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        convention = getattr(model.data_preprocessor, 'input_convention', None)
+        convention = getattr(_unwrapped(runner).data_preprocessor, 'input_convention', None)
         if callable(convention):
             checkpoint.setdefault('meta', {})['input_convention'] = convention()

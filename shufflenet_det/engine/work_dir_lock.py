@@ -1,22 +1,16 @@
-"""One training run per work dir: a lock file holding the owner's pid, host and start time.
-
-Two runs writing into one work dir destroy each other's work: the second one's
-checkpoint hook removes the first one's partial checkpoint, and its ``epoch_N.pth``
-overwrite the first one's. :func:`work_dir_lock` therefore creates
-``WORK_DIR/.train.lock`` with ``os.open(O_CREAT | O_EXCL)`` (atomic, also on NFS v3
-and later) and removes it when the block ends, exceptions included. A lock left by a
-killed run is taken over, with a log line, when its process is gone from this host
-(the pid is dead, or now belongs to a process started later); a lock taken on
-another host cannot be checked from here and is respected.
+"""One training run per work dir, as two would overwrite each other's checkpoints: the
+run holds ``WORK_DIR/.train.lock``, written whole and linked into place (which fails if
+one exists). A lock whose process is gone from this host (dead, or its pid reused) is
+taken over; one from another host cannot be checked and is respected.
 """
+import contextlib
+import functools
 import json
 import os
 import os.path as osp
 import socket
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Callable, Optional
 
 from mmengine.logging import print_log
@@ -26,9 +20,6 @@ from ..errors import InputError
 LOCK_NAME = '.train.lock'
 # Where each launcher tells a process its global rank, before the process group exists.
 _RANK_VARIABLES = {'pytorch': 'RANK', 'slurm': 'SLURM_PROCID', 'mpi': 'OMPI_COMM_WORLD_RANK'}
-# An unreadable lock (its writer was killed between creating and filling it) younger than
-# this may still be being written, and is respected.
-_UNREADABLE_GRACE_S = 60
 
 
 class WorkDirLockedError(InputError, RuntimeError):
@@ -53,140 +44,79 @@ def _is_running(pid: int, started: Optional[str]) -> bool:
         return False
     except PermissionError:  # alive, owned by another user
         pass
-    now_started = _process_start(pid)
-    return started is None or now_started is None or now_started == started
+    return started is None or _process_start(pid) in (None, started)
 
 
-def _describe(holder: dict) -> str:
-    since = time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(holder.get('since', 0)))
-    return f'pid {holder.get("pid")} on host {holder.get("host")} since {since}'
-
-
-def _read_holder(path: str) -> Optional[dict]:
-    """The lock's content, ``{}`` if it cannot be parsed, None if the lock is gone."""
+def _read(path: str) -> Optional[dict]:
+    """The lock's holder, ``{}`` if it cannot be read, None if there is no lock."""
     try:
         with open(path) as f:
-            text = f.read()
+            holder = json.load(f)
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError):
-        return {}
-    try:
-        holder = json.loads(text)
-    except ValueError:
+    except (OSError, ValueError):
         return {}
     return holder if isinstance(holder, dict) and isinstance(holder.get('pid'), int) else {}
 
 
-def _stale_reason(path: str, holder: dict) -> Optional[str]:
-    """Why the lock at ``path`` is left over from a run that is gone, or None if it holds."""
-    if not holder:
-        try:
-            age = time.time() - osp.getmtime(path)
-        except FileNotFoundError:  # removed meanwhile: the next round creates it
-            return 'it was removed'
-        return (f'it holds no readable owner and is {age:.0f} s old'
-                if age > _UNREADABLE_GRACE_S else None)
-    if holder.get('host') != socket.gethostname():
-        return None
-    if _is_running(holder['pid'], holder.get('started')):
-        return None
-    return f'its {_describe(holder)} is no longer running'
-
-
 def _remove_if_unchanged(path: str, seen: dict) -> None:
-    """Remove the lock at ``path`` only if it still holds ``seen`` (another run may have
-    replaced it since it was read): moved aside first, so only one remover gets it."""
+    """Remove the lock unless another run replaced it since it was read: it is moved
+    aside first, so that only one run removes it."""
     aside = f'{path}.{uuid.uuid4().hex}.stale'
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.rename(path, aside)
-    except FileNotFoundError:
-        return
-    if _read_holder(aside) != seen:
-        try:
-            os.link(aside, path)  # someone else's fresh lock: put it back
-        except FileExistsError:
-            pass
-    os.remove(aside)
+        if _read(aside) != seen:
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, path)  # another run's fresh lock: put it back
+        os.remove(aside)
 
 
-def _create(path: str, content: dict) -> bool:
-    """Create the lock file holding ``content``; False if one exists."""
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, 'w') as f:
-        json.dump(content, f)
-    return True
-
-
-def acquire_work_dir_lock(work_dir: str, log: Callable[[str], None] = print) -> dict:
-    """Take ``WORK_DIR/.train.lock``, or raise naming the run that holds it.
-
-    Returns:
-        dict: What the lock holds (pid, host, since, started, token); pass it to
-        :func:`release_work_dir_lock`.
+@contextlib.contextmanager
+def lock_work_dir(work_dir: str, launcher: str = 'none',
+                  log: Callable = functools.partial(print_log, logger='current')):
+    """Hold ``WORK_DIR/.train.lock`` for the block, in the process of global rank 0 only
+    (told by the launcher's environment, as the process group does not exist yet): the
+    processes of a distributed run share the work dir, and if rank 0 stops, the launcher
+    ends the others. Yields what the lock holds.
 
     Raises:
-        WorkDirLockedError: a live run on this host, or any run on another host, holds
-            the lock (the message names its pid, host and start time).
+        WorkDirLockedError: a live run on this host, or any run on another host, holds it.
     """
+    variable = _RANK_VARIABLES.get(launcher)
+    if variable and int(os.environ.get(variable, 0)) != 0:
+        yield None
+        return
     os.makedirs(work_dir, exist_ok=True)
     path = osp.join(work_dir, LOCK_NAME)
-    pid = os.getpid()
-    mine = dict(pid=pid, host=socket.gethostname(), since=time.time(),
-                started=_process_start(pid), token=uuid.uuid4().hex)
-    for _ in range(5):  # a few rounds in case another run takes over a stale lock meanwhile
-        if _create(path, mine):
-            return mine
-        holder = _read_holder(path)
-        if holder is None:
-            continue
-        reason = _stale_reason(path, holder)
-        if reason is None:
-            where = '' if not holder or holder['host'] == mine['host'] else (
-                ' (another host: its process cannot be checked from here)')
-            owner = _describe(holder) if holder else 'a run whose lock is being written'
+    mine = dict(pid=os.getpid(), host=socket.gethostname(), since=time.time(),
+                started=_process_start(os.getpid()), token=uuid.uuid4().hex)
+    with open(f'{path}.{mine["token"]}', 'w') as f:
+        json.dump(mine, f)
+    try:
+        while True:  # another round when a stale lock was removed or the lock vanished
+            with contextlib.suppress(FileExistsError):
+                os.link(f.name, path)
+                break
+            holder = _read(path)
+            if holder is None:
+                continue
+            since = time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(holder.get('since', 0)))
+            owner = f'pid {holder.get("pid")} on host {holder.get("host")} since {since}'
+            here = holder.get('host') == mine['host']
+            if not holder or here and not _is_running(holder['pid'], holder.get('started')):
+                log(f'taking over the lock {path}: ' + (f'its {owner} is no longer running'
+                                                        if holder else 'it holds no readable owner'))
+                _remove_if_unchanged(path, holder)
+                continue
             raise WorkDirLockedError(
-                f'{work_dir} is in use by another training run: {owner}{where}. Two runs in '
-                f'one work dir overwrite each other\'s checkpoints; choose another --work-dir, '
-                f'or wait for that run to end (if it is gone, delete {path})')
-        log(f'taking over the lock {path}: {reason}')
-        _remove_if_unchanged(path, holder)
-    raise WorkDirLockedError(f'could not take the lock {path}: other runs keep replacing it')
-
-
-def release_work_dir_lock(work_dir: str, mine: dict) -> None:
-    """Remove ``WORK_DIR/.train.lock`` if it is still the one :func:`acquire_work_dir_lock`
-    returned as ``mine``."""
-    path = osp.join(work_dir, LOCK_NAME)
-    if _read_holder(path) == mine:
-        os.remove(path)
-
-
-@contextmanager
-def work_dir_lock(work_dir: str, log: Callable[[str], None] = print) -> Iterator[dict]:
-    """Hold ``WORK_DIR/.train.lock`` for the duration of the block (see the module doc)."""
-    mine = acquire_work_dir_lock(work_dir, log)
+                f'{work_dir} is in use by another training run: {owner}'
+                f'{"" if here else " (another host: its process cannot be checked from here)"}. '
+                'Two runs in one work dir overwrite each other\'s checkpoints; choose another '
+                f'--work-dir, or wait for that run to end (if it is gone, delete {path})')
+    finally:
+        os.remove(f.name)
     try:
         yield mine
     finally:
-        release_work_dir_lock(work_dir, mine)
-
-
-def _log(message: str) -> None:
-    print_log(message, logger='current')
-
-
-def lock_work_dir(work_dir: str, launcher: str = 'none') -> AbstractContextManager:
-    """:func:`work_dir_lock` in the main process of a run, a no-op in the others.
-
-    The processes of a distributed run share the work dir: the one of global rank 0
-    (told by the launcher's environment, as the process group does not exist yet)
-    takes the lock for all of them. If it cannot, it stops, and the launcher ends
-    the other processes.
-    """
-    variable = _RANK_VARIABLES.get(launcher)
-    rank = int(os.environ.get(variable, 0)) if variable else 0
-    return work_dir_lock(work_dir, _log) if rank == 0 else nullcontext()
+        if _read(path) == mine:  # not taken over by another run meanwhile
+            os.remove(path)

@@ -9,9 +9,8 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 
-from shufflenet_det.checkpoint import restricted_unpickler
-from shufflenet_det.checkpoint.mmengine_loading import mmengine_loads_safely
-from shufflenet_det.checkpoint.safe_globals import SAFE_TYPES, safe_torch_load
+from shufflenet_det.checkpoint import mmengine_loads_safely, safe_torch_load
+from shufflenet_det.checkpoint.files import SAFE_TYPES, restricted_pickle_module
 from shufflenet_det.engine import capture_rng_state, restore_rng_state
 
 
@@ -87,7 +86,7 @@ def test_logged_scalars_are_written_without_the_statistics_table(tmp_path):
     # Only the types, no builtins.getattr: MMEngine's HistoryBuffer pickles the class's table
     # of statistics methods through it, this project's checkpoints leave it out.
     ckpt = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=False,
-                      pickle_module=restricted_unpickler.for_types(SAFE_TYPES))
+                      pickle_module=restricted_pickle_module(SAFE_TYPES))
     scalars = ckpt['message_hub']['log_scalars']
     assert scalars and all(type(b) is HistoryBuffer for b in scalars.values())
     loss = scalars['train/loss']
@@ -115,6 +114,12 @@ def test_cpu_distributed_setup_is_skipped_without_a_launcher_and_refuses_slurm(m
     with pytest.raises(ValueError, match=r"launcher 'slurm' needs CUDA in mmengine 0\.10\.7; .*"
                                          r"torchrun \(tools/dist_train\.sh\)"):
         setup_cpu_distributed(Config(dict(launcher='slurm')))
+    # With the group started, MMEngine's DDP wrapper is told to take no device ids.
+    monkeypatch.setattr(torch.distributed, 'is_initialized', lambda: True)
+    cfg = Config(dict(launcher='pytorch'))
+    assert setup_cpu_distributed(cfg) is True
+    assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel', device_ids=None,
+                                         broadcast_buffers=False, find_unused_parameters=False)
 
 
 def test_runner_checkpoints_record_a_digest_of_all_their_tensors(tmp_path):

@@ -4,9 +4,10 @@ import os
 import pytest
 import torch
 import torch.distributed as torch_dist
+from mmengine.model import MMDistributedDataParallel
 
 from shufflenet_det.apis import run_tool, train
-from shufflenet_det.engine import CPUDistributedDataParallel, leave_process_group
+from shufflenet_det.engine import leave_process_group
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_leaving_stops_gloo_workers_a_ddp_wrapper_in_a_reference_cycle_held(one_
 
     owner = Owner()
     owner.itself = owner
-    owner.model = CPUDistributedDataParallel(torch.nn.Linear(4, 2))
+    owner.model = MMDistributedDataParallel(torch.nn.Linear(4, 2), device_ids=None)
     owner.model(torch.randn(3, 4)).sum().backward()
     gathered = [None]
     torch_dist.all_gather_object(gathered, {'rank': 0})
