@@ -49,8 +49,6 @@ _ACCEPTED_FORMATS = ('official Megvii ShuffleNetV1 checkpoints (keys module.firs
                      'module.features.N.branch_main_*, module.classifier.0.*) and OpenMMLab '
                      'ShuffleNetV1 classifier checkpoints (keys backbone.conv1.*, '
                      'backbone.layers.S.U.*, head.fc.*)')
-_NAN_HINT = ('; some early official files were published broken and replaced later, '
-             'so download the file again')
 
 
 class ConversionError(InputError, ValueError):
@@ -101,13 +99,6 @@ def _weight_shape(state: Mapping[str, Tensor], key: str) -> tuple[int, ...]:
     if key not in state:
         raise ConversionError(f'missing {key}, which every ShuffleNetV1 classifier has')
     return tuple(state[key].shape)
-
-
-def _check_finite(state: Mapping[str, Tensor], hint: str = '') -> None:
-    bad = sorted(k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all())
-    if bad:
-        raise ConversionError(f'{len(bad)} tensors hold NaN or inf values '
-                              f'({", ".join(bad[:4])}){hint}')
 
 
 def strip_megvii_state(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -253,20 +244,22 @@ def convert_file(src: str, dst: str, progress: Callable[[str], None] = print,
         progress(f'{src}: {count} tensors are {" or ".join(other)}; converted to float32, the '
                  'precision of the official weights and of the models they load into')
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    if fmt == MEGVII_FORMAT:
-        state = strip_megvii_state(state)
-        _check_finite(state, _NAN_HINT)
-        arch = infer_megvii_architecture(state)
-    else:
-        _check_finite(state)
-        arch = infer_openmmlab_architecture(state)
+    megvii = fmt == MEGVII_FORMAT
+    state = strip_megvii_state(state) if megvii else state
+    bad = sorted(k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all())
+    if bad:
+        raise ConversionError(
+            f'{len(bad)} tensors hold NaN or inf values ({", ".join(bad[:4])})' + (
+                '; some early official files were published broken and replaced later, so '
+                'download the file again' if megvii else ''))
+    arch = infer_megvii_architecture(state) if megvii else infer_openmmlab_architecture(state)
     found = describe_architecture(arch['groups'], arch['widen_factor'])
     progress(f'{_FORMAT_NAMES[fmt][1]}: ShuffleNetV1 {found} (channels {arch["channels"]})')
     if groups not in (None, arch['groups']) or widen_factor not in (None, arch['widen_factor']):
         raise ConversionError(
             f'{src} is ShuffleNetV1 {found} (channels {tuple(arch["channels"])}), but '
             f'{describe_architecture(groups, widen_factor)} was requested')
-    if fmt == MEGVII_FORMAT:
+    if megvii:
         state, diff = _convert_megvii(src, dst, state, arch, progress, tolerance)
         source, convention, checked = ('megvii-model/ShuffleNet-Series', MEGVII_INPUT_CONVENTION,
                                        dict(verified_max_abs_diff=diff))
