@@ -2,9 +2,9 @@
 
 A case runs a real tool (``tools/NAME.py``'s ``main`` in this process, or a ``tools/*.sh``
 script in a shell) or an API call, on arguments whose ``{placeholders}`` the table's
-fixture fills in, and states the outcome:
+fixture fills in from its places (values by name), and states the outcome:
 
-* a non-zero exit status: exactly one ``error: ...`` line on stderr (argparse's read
+* a non-zero exit status: exactly one ``error: ...`` line on stderr (argparse's reads
   ``PROG: error: ...``), holding every text of ``says``, and no traceback;
 * an exception type: the API call raises it, with every text of ``says`` in its message;
 * status 0: every text of ``says`` in stdout, where MMEngine's log is pointed
@@ -46,7 +46,6 @@ class Case:
             the placeholders of their names.
         env (dict): Environment variables of a script.
         creates (tuple): Files the run must leave; ``absent``: paths that must not exist.
-        marks (tuple): pytest marks.
     """
     id: str
     tool: Union[str, Callable]
@@ -60,13 +59,11 @@ class Case:
     env: dict = field(default_factory=dict)
     creates: tuple = ()
     absent: tuple = ()
-    marks: tuple = ()
 
 
 def table(cases: list) -> pytest.MarkDecorator:
     """Parametrise a test's ``case`` argument with ``cases``, under their ids."""
-    return pytest.mark.parametrize('case', [pytest.param(c, id=c.id, marks=c.marks)
-                                            for c in cases])
+    return pytest.mark.parametrize('case', cases, ids=[c.id for c in cases])
 
 
 def fill(value: Any, places: dict) -> Any:
