@@ -43,6 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     common.add_argument('--threads', type=int, nargs='+', default=[1, 2])
     common.add_argument('--warmup', type=int, default=3)
     common.add_argument('--repeats', type=int, default=20)
+    common.add_argument('--runs', type=int, default=1,
+                        help='measure everything this many times, each built anew; the table '
+                             'gives the median of the runs\' medians and each of them')
     b = sub.add_parser('backbone', parents=[common], help='classifiers at Table 8 sizes')
     b.add_argument('--shufflenet', dest='specs', nargs='+',
                    default=['1x_g3', '2x_g3', '0.5x_g3'],

@@ -149,9 +149,11 @@ def onnx_candidates(name: str, path: str, feed: dict, desc: str, macs: Optional[
 
 def run(builders: Sequence[Callable[[str], list[Candidate]]], threads_list: Sequence[int],
         warmup: int, repeats: int, out_md: Optional[str], out_json: Optional[str],
-        progress: Callable[[str], None] = print, device: str = 'cpu') -> list[dict]:
+        progress: Callable[[str], None] = print, device: str = 'cpu',
+        runs: int = 1) -> list[dict]:
     """Build each group of candidates (given a work folder) at each thread count and time
-    it; report rows with quartiles, ratios to their references and rates."""
+    it, ``runs`` times over, each time built anew; report rows with the median over the
+    runs' medians, the quartiles of all rounds, each run's median, ratios and rates."""
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for build, threads in itertools.product(builders, threads_list):
@@ -162,16 +164,26 @@ def run(builders: Sequence[Callable[[str], list[Candidate]]], threads_list: Sequ
             time_rounds([matmul], 3, 10, None, device)
             ceiling = 1024 ** 3 / np.median(matmul.times)
             progress(f'  {ceiling / 1e9:.1f} G multiply-adds/s; building models')
-            candidates = build(workdir)
-            progress(f'  timing {len(candidates)} candidates, {warmup} warm-up + {repeats} rounds')
-            with torch.no_grad():
-                time_rounds(candidates, warmup, repeats, progress, device)
-            medians = {(c.name, c.variant, c.input_desc): np.median(c.times) for c in candidates}
-            for c in candidates:
-                q1, med, q3 = np.percentile(c.times, [25, 50, 75]).tolist()
+            run_times = []
+            for i in range(runs):
+                candidates = build(workdir)
+                progress(f'  run {i + 1}/{runs}: timing {len(candidates)} candidates, '
+                         f'{warmup} warm-up + {repeats} rounds')
+                with torch.no_grad():
+                    time_rounds(candidates, warmup, repeats, progress, device)
+                run_times.append([c.times for c in candidates])
+            run_medians = [[float(np.median(times[k])) for times in run_times]
+                           for k in range(len(candidates))]
+            medians = {(c.name, c.variant, c.input_desc): np.median(meds)
+                       for c, meds in zip(candidates, run_medians)}
+            for k, c in enumerate(candidates):
+                med = float(np.median(run_medians[k]))
+                q1, q3 = np.percentile([t for times in run_times for t in times[k]],
+                                       [25, 75]).tolist()
                 row = dict(model=c.name, variant=c.variant, input=c.input_desc,
                            median_ms=round(1e3 * med, 2), p25_ms=round(1e3 * q1, 2),
-                           p75_ms=round(1e3 * q3, 2), mflops=c.macs and round(c.macs / 1e6, 1))
+                           p75_ms=round(1e3 * q3, 2), mflops=c.macs and round(c.macs / 1e6, 1),
+                           run_medians_ms=[round(1e3 * m, 2) for m in run_medians[k]])
                 if c.macs:
                     row['gflops_per_s'] = round(c.macs / med / 1e9, 2)
                     if not c.variant.startswith('onnxruntime'):  # the ceiling is PyTorch's matmul
@@ -185,10 +197,15 @@ def run(builders: Sequence[Callable[[str], list[Candidate]]], threads_list: Sequ
                     row['device'] = torch.cuda.get_device_name(device)
                 rows.append(row)
     devices = sorted({r['device'] for r in rows if 'device' in r})  # named above GPU rows
-    table = markdown(['model', 'variant', 'input', 'threads', 'median ms (p25-p75)', 'MFLOPs',
-                      'GFLOP/s', '% of PyTorch matmul rate', 'ratio to peer'],
+    header = ['model', 'variant', 'input', 'threads', 'median ms (p25-p75)', 'MFLOPs',
+              'GFLOP/s', '% of PyTorch matmul rate', 'ratio to peer']
+    if runs > 1:
+        header[4] = f'median of {runs} runs\' medians, ms (p25-p75 of all rounds; each run)'
+    table = markdown(header,
                      [[r['model'], r['variant'], r['input'], r['threads'],
-                       f'{r["median_ms"]:.1f} ({r["p25_ms"]:.1f}-{r["p75_ms"]:.1f})', r['mflops'],
+                       f'{r["median_ms"]:.1f} ({r["p25_ms"]:.1f}-{r["p75_ms"]:.1f}'
+                       + ('; ' + ', '.join(f'{m:.1f}' for m in r['run_medians_ms'])
+                          if runs > 1 else '') + ')', r['mflops'],
                        r.get('gflops_per_s'), r.get('pct_of_torch_matmul'),
                        f'{r["ratio"]:.2f} ({r["reference"]}, {r["reference_variant"]})'
                        if 'ratio' in r else None] for r in rows])
@@ -293,12 +310,12 @@ def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], ba
                         ablation: bool = False, onnx: bool = False, compile_: bool = False,
                         threads: Sequence[int] = (1, 2), warmup: int = 3, repeats: int = 20,
                         out_md: Optional[str] = None, out_json: Optional[str] = None,
-                        int8: bool = False,
+                        int8: bool = False, runs: int = 1,
                         progress: Callable[[str], None] = print) -> list[dict]:
     """``tools/benchmark.py backbone``: classifiers at each size, timed together, reported;
     ConfigError before anything is built for a value that cannot work."""
     check_options(out_md, out_json, threads=threads, repeats=repeats, batch=batch,
-                  warmup=warmup)
+                  warmup=warmup, runs=runs)
     allowed = (f'WIDTHx_gGROUPS with WIDTH one of {", ".join(f"{w:g}" for w in WIDEN_FACTORS)} '
                f'and GROUPS one of {", ".join(map(str, GROUPS))}, e.g. 1x_g3')
     parsed = []  # (groups, widen factor)
@@ -321,7 +338,7 @@ def benchmark_backbones(specs: list[str], peers: list[str], sizes: list[str], ba
     sizes = [parse_size(s, '--sizes takes HEIGHTxWIDTH values such as 224x224') for s in sizes]
     return run([functools.partial(backbone_candidates, parsed, peers, h, w, batch, ablation, onnx,
                                   compile_, int8) for h, w in sizes],
-               threads, warmup, repeats, out_md, out_json, progress)
+               threads, warmup, repeats, out_md, out_json, progress, runs=runs)
 
 
 def torchvision_detector(name: str, proposals: Optional[int] = None,
@@ -393,18 +410,18 @@ def benchmark_detectors(configs: list[str], deploy: bool = False, short_side: Op
                         warmup: int = 3, repeats: int = 20, out_md: Optional[str] = None,
                         out_json: Optional[str] = None, onnx: bool = False, int8: bool = False,
                         device: str = 'cpu', peer_proposals: Optional[Sequence[int]] = None,
-                        progress: Callable[[str], None] = print) -> list[dict]:
+                        runs: int = 1, progress: Callable[[str], None] = print) -> list[dict]:
     """``tools/benchmark.py detector``: configs next to torchvision's detectors, reported;
     ConfigError before anything is built for a value that cannot work."""
     check_options(out_md, out_json, device, configs, cfg_options, threads=threads,
                   repeats=repeats, short_side=short_side, peer_proposals=peer_proposals,
-                  warmup=warmup)
+                  warmup=warmup, runs=runs)
     if onnx and device != 'cpu':
         raise ConfigError('--onnx times ONNX Runtime on the CPU; leave out --device '
                           f'{device} for those rows')
     return run([functools.partial(detector_candidates, configs, deploy, short_side, cfg_options,
                                   onnx, int8, device, peer_proposals)],
-               threads, warmup, repeats, out_md, out_json, progress, device)
+               threads, warmup, repeats, out_md, out_json, progress, device, runs)
 
 
 SIZE = '--size takes HEIGHTxWIDTH (600x800) or one side (256)'

@@ -1,8 +1,10 @@
 import json
+import types
 
 import pytest
 import torch
 
+from shufflenet_det.analysis import benchmark
 from shufflenet_det.analysis.benchmark import ABLATION_STEPS, TORCHVISION_320, torchvision_detector
 
 from ..helpers import REPO, load_tool
@@ -132,3 +134,27 @@ def test_detector_mode_refuses_a_device_it_cannot_time(args, message, capsys):
     config = str(REPO / 'configs/faster_rcnn_shufflenet_demo.py')
     assert bench_tool.main(['detector', config, *args]) == 2
     assert capsys.readouterr().err.strip() == message
+
+
+def test_runs_report_the_median_of_each_run_s_median(tmp_path, monkeypatch):
+    """With runs=3 the candidates are built anew and timed three times; the row gives the
+    median of the runs' medians and each of them (10, 30 and 20 ms here, from a clock that
+    each call of the candidate advances by its build's step)."""
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(benchmark, 'time', types.SimpleNamespace(perf_counter=lambda: clock.now))
+    steps, built = iter([0.010, 0.030, 0.020]), []
+
+    def build(workdir):
+        step = next(steps)
+        built.append(step)
+        return [benchmark.Candidate('toy', 'plain', '1x1',
+                                    lambda: setattr(clock, 'now', clock.now + step))]
+
+    rows = benchmark.run([build], [1], 0, 4, str(tmp_path / 'r.md'), str(tmp_path / 'r.json'),
+                         progress=lambda m: None, runs=3)
+    assert built == [0.010, 0.030, 0.020]
+    toy = next(r for r in rows if r['model'] == 'toy')
+    assert toy['run_medians_ms'] == [10.0, 30.0, 20.0] and toy['median_ms'] == 20.0
+    assert json.loads((tmp_path / 'r.json').read_text())['rows'][-1]['run_medians_ms'] == [
+        10.0, 30.0, 20.0]
+    assert '| 20.0 (10.0-30.0; 10.0, 30.0, 20.0) |' in (tmp_path / 'r.md').read_text()
