@@ -1,10 +1,7 @@
-"""Reading config files, with ``--cfg-options`` checked before they are merged.
-
-MMEngine's ``merge_from_dict`` accepts any key, so a typo adds a setting nobody reads. A
-key is refused, with the closest keys that exist, unless the config has it, MMEngine's
-Runner reads it, or the class of the dict it is added to takes it (a dict without a
-class, or a class taking ``**kwargs``, takes any key); a top-level variable that other
-settings copied when the file was read is refused too (changing it has no effect).
+"""Reading config files, with ``--cfg-options`` checked before they are merged: MMEngine
+accepts any key, so a typo adds a setting nobody reads. A new key must be one MMEngine's
+Runner reads or one the class of its dict takes (any key, for a dict without a class or
+a class taking ``**kwargs``); a top-level variable other settings copied is refused too.
 """
 import contextlib
 import difflib
@@ -16,20 +13,19 @@ from typing import Optional
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import Registry
-from mmengine.runner import BaseLoop, Runner
+from mmengine.runner import Runner
 from mmengine.utils import get_installed_path
 
 from .errors import ConfigError, InputFileNotFoundError
 
-# Keys MMEngine's Runner (or FlexibleRunner) reads besides Runner's arguments
-# (mmengine 0.10: runner.py), and the one the tools read to pick the runner class.
-RUNNER_CONFIG_KEYS = {'model_wrapper_cfg', 'sync_bn', 'find_unused_parameters', 'strategy',
-                      'activation_checkpointing', 'efficient_conv_bn_eval', 'compile',
+# Keys MMEngine's Runner or FlexibleRunner reads besides Runner's arguments, and the tools'.
+RUNNER_CONFIG_KEYS = {'model_wrapper_cfg', 'sync_bn', 'find_unused_parameters', 'compile',
+                      'activation_checkpointing', 'efficient_conv_bn_eval', 'strategy',
                       'runner_type'}
 # Keys the builders take out of a dict before they call its class.
 BUILDER_KEYS = {'type', '_scope_', 'priority', 'constructor', 'paramwise_cfg',
                 'convert_to_iter_based'}
-# Arguments the Runner passes to a loop, and the optimizer builder to an optimizer.
+# Arguments that the Runner and the optimizer builder pass to the classes they build.
 PASSED_BY_BUILDER = {'runner', 'dataloader', 'evaluator', 'params'}
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -124,14 +120,13 @@ def _check_option(cfg: Config, key: str, options: dict, config: str) -> None:
         else:
             kind = torch.utils.data.DataLoader if where in DATALOADERS else options.get(
                 f'{where}.type', node.get('type'))  # the type the dict will have
-            accepted = _accepted_keys(kind)
-            if accepted is None or part in accepted | BUILDER_KEYS | set(node):
+            accepted = _accepted_keys(kind, node)
+            if accepted is None or part in accepted | BUILDER_KEYS:
                 return
-            name = getattr(kind, '__name__', kind)
             raise ConfigError(
-                f'--cfg-options {key}: {name} ({where}) takes no {part!r} (it takes '
-                f'{", ".join(sorted((accepted | set(node)) - BUILDER_KEYS))})'
-                f'{_suggest(part, {f"{where}.{k}" for k in accepted | set(node)})}')
+                f'--cfg-options {key}: {getattr(kind, "__name__", kind)} ({where}) takes no '
+                f'{part!r} (it takes {", ".join(sorted(accepted - BUILDER_KEYS))})'
+                f'{_suggest(part, {f"{where}.{k}" for k in accepted})}')
 
 
 def _copies(below: list, cfg: Config, name: str) -> list[str]:
@@ -149,10 +144,9 @@ def _suggest(name: str, keys, cutoff: float = 0.6) -> str:
     return f'; did you mean {" or ".join(near[:3])}?' if near else ''
 
 
-def _accepted_keys(kind) -> Optional[set[str]]:
-    """The arguments that the class ``kind`` names (looked up in mmdet's registries, which
-    reach MMEngine's) takes by name; None when that cannot be told (no such class, several,
-    or one that takes ``**kwargs``)."""
+def _accepted_keys(kind, node: dict) -> Optional[set[str]]:
+    """The keys of ``node`` and the arguments the class ``kind`` names (in mmdet's registries,
+    which reach MMEngine's) takes; None if that cannot be told (no class, several, **kwargs)."""
     if isinstance(kind, str):
         found = set()
         for registry in vars(import_module('mmdet.registry')).values():
@@ -167,7 +161,5 @@ def _accepted_keys(kind) -> Optional[set[str]]:
         return None
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
         return None
-    names = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    if isinstance(kind, type) and issubclass(kind, (BaseLoop, torch.optim.Optimizer)):
-        names -= PASSED_BY_BUILDER
-    return names
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name not in PASSED_BY_BUILDER} | set(node)

@@ -20,21 +20,14 @@ RNG_STATES_KEY = 'shufflenet_det_rng_states'
 
 
 def read_last_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint that ``WORK_DIR/last_checkpoint`` names; None if there is no such file.
-
-    Raises:
-        CheckpointFileError: the file cannot be read, is empty, is not one path, or names
-            a local file that does not exist (MMEngine would fail later, or resume from '').
-    """
+    """The checkpoint that ``WORK_DIR/last_checkpoint`` names, None without the file, or
+    :class:`CheckpointFileError` for a file that does not name one (MMEngine would fail
+    later, or resume from '')."""
     path = osp.join(work_dir, 'last_checkpoint')
     if not osp.lexists(path):
         return None
-    try:
-        with open(path, 'rb') as f:
-            raw = f.read(4096)
-    except OSError as exc:  # e.g. a directory of that name
-        raise CheckpointFileError(f'{path} cannot be read ({exc.strerror}); it should be a '
-                                  'text file naming the newest checkpoint of the run') from exc
+    with open(path, 'rb') as f:
+        raw = f.read(4096)
     text = raw.decode('utf-8', errors='replace').strip()
     if '\ufffd' in text or not text.isprintable():
         problem = f'holds {raw[:60]!r}{" ..." * (len(raw) > 60)}, not the path of a checkpoint'
@@ -84,14 +77,11 @@ class _HistoryBufferData(HistoryBuffer):
 
 @HOOKS.register_module()
 class ResumableCheckpointHook(CheckpointHook):
-    """``CheckpointHook`` (same arguments) whose checkpoints resume exactly.
-
-    A checkpoint is written under a hidden ``.partial`` name and renamed into place, then
-    ``last_checkpoint`` is replaced atomically, and only then is an outdated checkpoint
-    deleted. Every rank's generator states go into the message hub, and validation runs
-    on a saved and restored state. Each checkpoint records a digest of its tensors. A
-    remote ``out_dir`` (``backend_args`` or a URL) keeps MMEngine's way of writing files.
-    """
+    """``CheckpointHook`` (same arguments) whose checkpoints resume exactly: a checkpoint is
+    written under a hidden ``.partial`` name and renamed into place, ``last_checkpoint`` is
+    replaced atomically, then an outdated checkpoint deleted (a remote ``out_dir`` keeps
+    MMEngine's way); every rank's generator states are saved, and validation runs on a
+    saved and restored state; each checkpoint records a digest of its tensors."""
 
     def _is_local(self) -> bool:
         return self.backend_args is None and self.file_client_args is None \
@@ -127,9 +117,7 @@ class ResumableCheckpointHook(CheckpointHook):
         self._state_before_val = capture_rng_state()
 
     def after_val(self, runner) -> None:  # validation must not shift what training draws
-        if getattr(self, '_state_before_val', None) is not None:
-            restore_rng_state(self._state_before_val)
-            self._state_before_val = None
+        restore_rng_state(self._state_before_val)
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         runner.message_hub.update_info(RNG_STATES_KEY, all_gather_object(capture_rng_state()))

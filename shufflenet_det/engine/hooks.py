@@ -15,10 +15,6 @@ def _scalar(value) -> float:
     return value.detach().item() if hasattr(value, 'detach') else float(value)
 
 
-def _unwrapped(runner):
-    return runner.model.module if is_model_wrapper(runner.model) else runner.model
-
-
 @HOOKS.register_module()
 class NonFiniteLossHook(Hook):
     """Stop training at the first iteration whose loss is NaN or infinite, before a
@@ -56,7 +52,7 @@ class BNRecalibrationHook(Hook):
             self.recalibrate(runner)
 
     def recalibrate(self, runner) -> None:
-        model = _unwrapped(runner)
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         was_training = model.training
         model.train()
         batch_norms = [m for m in model.modules()
@@ -89,6 +85,7 @@ class RecordInputConventionHook(Hook):
     detectors initialised from the checkpoint check their preprocessor against."""
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        convention = getattr(_unwrapped(runner).data_preprocessor, 'input_convention', None)
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        convention = getattr(model.data_preprocessor, 'input_convention', None)
         if callable(convention):
             checkpoint.setdefault('meta', {})['input_convention'] = convention()

@@ -59,29 +59,12 @@ def _read(path: str) -> Optional[dict]:
     return holder if isinstance(holder, dict) and isinstance(holder.get('pid'), int) else {}
 
 
-def _remove_if_unchanged(path: str, seen: dict) -> None:
-    """Remove the lock unless another run replaced it since it was read: it is moved
-    aside first, so that only one run removes it."""
-    aside = f'{path}.{uuid.uuid4().hex}.stale'
-    with contextlib.suppress(FileNotFoundError):
-        os.rename(path, aside)
-        if _read(aside) != seen:
-            with contextlib.suppress(FileExistsError):
-                os.link(aside, path)  # another run's fresh lock: put it back
-        os.remove(aside)
-
-
 @contextlib.contextmanager
 def lock_work_dir(work_dir: str, launcher: str = 'none',
                   log: Callable = functools.partial(print_log, logger='current')):
     """Hold ``WORK_DIR/.train.lock`` for the block, in the process of global rank 0 only
-    (told by the launcher's environment, as the process group does not exist yet): the
-    processes of a distributed run share the work dir, and if rank 0 stops, the launcher
-    ends the others. Yields what the lock holds.
-
-    Raises:
-        WorkDirLockedError: a live run on this host, or any run on another host, holds it.
-    """
+    (the launcher's environment tells it; if it stops, the launcher ends the others), or
+    raise :class:`WorkDirLockedError` naming the live run that holds it."""
     variable = _RANK_VARIABLES.get(launcher)
     if variable and int(os.environ.get(variable, 0)) != 0:
         yield None
@@ -104,9 +87,17 @@ def lock_work_dir(work_dir: str, launcher: str = 'none',
             owner = f'pid {holder.get("pid")} on host {holder.get("host")} since {since}'
             here = holder.get('host') == mine['host']
             if not holder or here and not _is_running(holder['pid'], holder.get('started')):
-                log(f'taking over the lock {path}: ' + (f'its {owner} is no longer running'
-                                                        if holder else 'it holds no readable owner'))
-                _remove_if_unchanged(path, holder)
+                reason = f'its {owner} is no longer running' if holder else 'it is unreadable'
+                log(f'taking over the lock {path}: {reason}')
+                # Moved aside first, so that only one run removes it, and put back if another
+                # run replaced it since it was read.
+                aside = f'{f.name}.stale'
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(path, aside)
+                    if _read(aside) != holder:
+                        with contextlib.suppress(FileExistsError):
+                            os.link(aside, path)
+                    os.remove(aside)
                 continue
             raise WorkDirLockedError(
                 f'{work_dir} is in use by another training run: {owner}'

@@ -86,7 +86,7 @@ def test_an_unreadable_lock_is_taken_over_with_a_log_line(tmp_path):
     logged = []
     with lock_work_dir(str(tmp_path), log=logged.append):
         pass
-    assert logged == [f'taking over the lock {tmp_path / LOCK_NAME}: it holds no readable owner']
+    assert logged == [f'taking over the lock {tmp_path / LOCK_NAME}: it is unreadable']
 
 
 def test_release_leaves_a_lock_taken_over_by_another_run_alone(tmp_path):
