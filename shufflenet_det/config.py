@@ -46,13 +46,9 @@ class CfgOptionsAction(DictAction):
 
 
 def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
-    """``Config.fromfile`` of a path or a package's config (as in ``_base_``:
-    ``mmdet::faster_rcnn/...``), with ``cfg_options`` checked and merged.
-
-    Raises:
-        InputFileNotFoundError: ``config`` does not exist.
-        ConfigError: ``config`` cannot be read, or an option cannot take effect.
-    """
+    """``Config.fromfile`` of a path or a package's config (``mmdet::faster_rcnn/...``) with
+    ``cfg_options`` checked and merged; InputFileNotFoundError if ``config`` does not exist,
+    ConfigError if it cannot be read or an option cannot take effect."""
     path = config
     if '::' in config:
         package, relative = config.split('::', 1)
@@ -75,8 +71,8 @@ def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
 
 
 def walk(node, path: tuple = (), skip: tuple = ()):
-    """(path, value) of every key and item below ``node``, depth first (a path holds
-    keys and list indices); the values of the keys in ``skip`` are not entered."""
+    """(path of keys and list indices, value) of everything below ``node``, depth first,
+    without entering the values of the keys in ``skip``."""
     items = node.items() if isinstance(node, dict) else (
         enumerate(node) if isinstance(node, (list, tuple)) else ())
     for k, v in items:
