@@ -100,10 +100,6 @@ def test_the_docs_exist():
         assert f'docs/{page}.md' in names
 
 
-def test_the_readme_stays_short():
-    assert len((REPO / 'README.md').read_text(encoding='utf-8').splitlines()) <= 200
-
-
 @pytest.mark.parametrize('doc', DOCS, ids=rel)
 def test_relative_links_and_anchors_resolve(doc):
     broken = []
