@@ -93,6 +93,7 @@ def restricted_pickle_module(safe_types) -> types.ModuleType:
 
 
 _RESTRICTED_PICKLE = None if HAS_SAFE_GLOBALS else restricted_pickle_module(SAFE_GLOBALS)
+ZIP_MAGIC = b'PK\x03\x04'  # the first bytes of what torch.save writes
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -148,7 +149,7 @@ def _unpickle(path: str, map_location):
         head = f.read(4)
     # torch.save writes a zip archive, torch < 1.6 a bare pickle. Checked before
     # torch.load, which reports any non-pickle as an unsafe pickle.
-    if not head.startswith((b'PK\x03\x04', b'\x80')):
+    if not head.startswith((ZIP_MAGIC, b'\x80')):
         raise CheckpointFileError(
             f'{path} ({size} bytes) is not a PyTorch checkpoint: it starts with {head!r}, '
             'neither a zip archive (what torch.save writes) nor a pickle')

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from mmengine.structures import InstanceData
 
+from ..checkpoint import ZIP_MAGIC
 from ..config import load_config
 from ..errors import ConfigError, InputError, InputFileNotFoundError
 from ..images import read_image
@@ -155,7 +156,7 @@ def read_detector_metadata(path: Union[str, os.PathLike]) -> dict[str, str]:
         proto = onnx.load(path, load_external_data=False)
     except DecodeError as exc:
         with open(path, 'rb') as f:
-            zipped = f.read(4) == b'PK\x03\x04'  # torch.save's format
+            zipped = f.read(len(ZIP_MAGIC)) == ZIP_MAGIC
         raise DetectorFileError(
             f'{path} is not an ONNX file, or is truncated (protobuf: {exc})'
             f'{"; it is a zip archive: a PyTorch checkpoint?" if zipped else ""}; '
