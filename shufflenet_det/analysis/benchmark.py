@@ -174,10 +174,9 @@ def run(builders: Sequence[Callable[[str], list[Candidate]]], threads_list: Sequ
                 run_times.append([c.times for c in candidates])
             run_medians = [[float(np.median(times[k])) for times in run_times]
                            for k in range(len(candidates))]
-            medians = {(c.name, c.variant, c.input_desc): np.median(meds)
-                       for c, meds in zip(candidates, run_medians)}
-            for k, c in enumerate(candidates):
-                med = float(np.median(run_medians[k]))
+            meds = [float(np.median(m)) for m in run_medians]
+            medians = {(c.name, c.variant, c.input_desc): m for c, m in zip(candidates, meds)}
+            for k, (c, med) in enumerate(zip(candidates, meds)):
                 q1, q3 = np.percentile([t for times in run_times for t in times[k]],
                                        [25, 75]).tolist()
                 row = dict(model=c.name, variant=c.variant, input=c.input_desc,
@@ -494,12 +493,13 @@ def benchmark_training(configs: Sequence[str], device: str = 'cpu', batch: Optio
         height, width = shape or training_shape(cfg)
         images = batch or cfg.train_dataloader.batch_size
         torch.backends.cudnn.benchmark = bool(cfg.get('env_cfg', {}).get('cudnn_benchmark'))
+        previous = logging.root.manager.disable
         logging.disable(logging.INFO)  # MMEngine logs a line per parameter while building
         try:
             model = build_randomly_initialised(cfg.model).to(device).train()
             wrapper = benchmark_optim_wrapper(model, cfg.optim_wrapper, with_amp)
         finally:
-            logging.disable(logging.NOTSET)
+            logging.disable(previous)
         data = random_batch(cfg, images, height, width)
         if device.startswith('cuda'):
             torch.cuda.reset_peak_memory_stats(device)
